@@ -1,0 +1,187 @@
+#include "handover/sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/strings/str_format.h"
+#include "handover/status.h"
+
+namespace handover::sys {
+
+absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid, unsigned int flags) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, flags)));
+  if (!fd.valid()) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("pidfd_open(%d, %#x)", pid, flags));
+  }
+  return fd;
+}
+
+absl::StatusOr<UniqueFd> PidfdGetfd(int pidfd, int target_fd) {
+  UniqueFd fd(static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, target_fd, 0)));
+  if (!fd.valid()) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("pidfd_getfd(pidfd %d, fd %d)", pidfd, target_fd));
+  }
+  return fd;
+}
+
+absl::Status PidfdSendSignal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("pidfd_send_signal(pidfd %d, %s)", pidfd,
+                                           sig == 0 ? "0" : ::sigabbrev_np(sig)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> WaitReadable(int fd, absl::Time deadline) {
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) timeout_ms = 0;
+      else timeout_ms = static_cast<int>(std::min<int64_t>(
+               absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT32_MAX));
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+    const int n = ::poll(&pfd, 1, timeout_ms);
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      return ErrnoError(err, absl::StrFormat("poll(fd %d)", fd));
+    }
+    if (n > 0) return true;
+    if (timeout_ms == 0 || absl::Now() >= deadline) return false;
+  }
+}
+
+absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags) {
+  UniqueFd fd;
+  do {
+    fd.Reset(::openat(dir_fd, path.c_str(), flags | O_CLOEXEC));
+  } while (!fd.valid() && errno == EINTR);
+  if (!fd.valid()) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("openat(%s)", path));
+  }
+  return fd;
+}
+
+absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path) {
+  HANDOVER_ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(dir_fd, path, O_RDONLY));
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      return ErrnoError(err, absl::StrFormat("read(%s)", path));
+    }
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+absl::StatusOr<std::string> ReadLinkAt(int dir_fd, const std::string& path) {
+  std::string buf(256, '\0');
+  for (;;) {
+    const ssize_t n = ::readlinkat(dir_fd, path.c_str(), buf.data(), buf.size());
+    if (n < 0) {
+      const int err = errno;
+      return ErrnoError(err, absl::StrFormat("readlinkat(%s)", path));
+    }
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+    buf.resize(buf.size() * 2);
+  }
+}
+
+absl::StatusOr<struct stat> Fstat(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("fstat(%d)", fd));
+  }
+  return st;
+}
+
+absl::StatusOr<struct stat> FstatAt(int dir_fd, const std::string& path, int flags) {
+  struct stat st;
+  if (::fstatat(dir_fd, path.c_str(), &st, flags) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("fstatat(%s)", path));
+  }
+  return st;
+}
+
+absl::StatusOr<int> GetSockOptInt(int fd, int level, int optname) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (::getsockopt(fd, level, optname, &value, &len) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("getsockopt(%d, %d, %d)", fd, level, optname));
+  }
+  return value;
+}
+
+absl::StatusOr<SockAddr> GetSockName(int fd) {
+  SockAddr addr;
+  addr.len = sizeof(addr.storage);
+  if (::getsockname(fd, reinterpret_cast<struct sockaddr*>(&addr.storage), &addr.len) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("getsockname(%d)", fd));
+  }
+  return addr;
+}
+
+absl::StatusOr<UniqueFd> Socket(int domain, int type, int protocol) {
+  UniqueFd fd(::socket(domain, type | SOCK_CLOEXEC, protocol));
+  if (!fd.valid()) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("socket(%d, %d, %d)", domain, type, protocol));
+  }
+  return fd;
+}
+
+absl::Status Setns(int fd, int nstype) {
+  if (::setns(fd, nstype) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("setns(%d, %#x)", fd, nstype));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> DupCloexec(int fd, int min_fd) {
+  UniqueFd copy(::fcntl(fd, F_DUPFD_CLOEXEC, min_fd));
+  if (!copy.valid()) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("fcntl(%d, F_DUPFD_CLOEXEC, %d)", fd, min_fd));
+  }
+  return copy;
+}
+
+absl::Status WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      return ErrnoError(err, absl::StrFormat("write(%d, %d bytes)", fd, data.size()));
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace handover::sys

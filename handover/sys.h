@@ -1,0 +1,89 @@
+// handover::sys: thin wrappers over every raw syscall the library makes.
+// Each returns absl::Status / absl::StatusOr built at the call with its
+// arguments and errno (see status.h), retries EINTR where the call blocks, and
+// never logs. Descriptors come back inside a UniqueFd, close-on-exec.
+//
+//   HANDOVER_ASSIGN_OR_RETURN(UniqueFd pidfd, sys::PidfdOpen(pid));
+//   HANDOVER_ASSIGN_OR_RETURN(UniqueFd copy, sys::PidfdGetfd(pidfd.get(), 7));
+#ifndef HANDOVER_SYS_H_
+#define HANDOVER_SYS_H_
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "handover/unique_fd.h"
+
+namespace handover::sys {
+
+// pidfd_open(2), Linux >= 5.3. The pidfd is close-on-exec.
+// Errors: INVALID_ARGUMENT (pid <= 0), NOT_FOUND (no such process).
+absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid, unsigned int flags = 0);
+
+// pidfd_getfd(2), Linux >= 5.6. Returns a new descriptor for the SAME open file
+// description as `target_fd` in the process behind `pidfd`; it has FD_CLOEXEC set.
+// Errors: PERMISSION_DENIED (no ptrace access), FAILED_PRECONDITION (target_fd
+// not open, or pidfd is not a pidfd), NOT_FOUND (the process has exited),
+// RESOURCE_EXHAUSTED (EMFILE/ENFILE), UNIMPLEMENTED (kernel < 5.6 or seccomp).
+absl::StatusOr<UniqueFd> PidfdGetfd(int pidfd, int target_fd);
+
+// pidfd_send_signal(2), Linux >= 5.1. sig 0 only checks that the process exists
+// and may be signalled. Errors: NOT_FOUND (exited, even if the pid was reused),
+// PERMISSION_DENIED (kill(2) rules).
+absl::Status PidfdSendSignal(int pidfd, int sig);
+
+// Waits until `fd` is readable or `deadline` passes (poll(2), EINTR retried with
+// the remaining time). Returns true when readable (for a pidfd: the process has
+// exited, Linux >= 5.3), false at the deadline. absl::InfiniteFuture() waits forever.
+absl::StatusOr<bool> WaitReadable(int fd, absl::Time deadline);
+
+// openat(2) with O_CLOEXEC added. Errors: NOT_FOUND (ENOENT/ESRCH), PERMISSION_DENIED.
+absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags);
+
+// Reads a whole (small, e.g. /proc) file relative to dir_fd.
+absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path);
+
+// readlinkat(2), any length.
+absl::StatusOr<std::string> ReadLinkAt(int dir_fd, const std::string& path);
+
+// fstat(2) / fstatat(2).
+absl::StatusOr<struct stat> Fstat(int fd);
+absl::StatusOr<struct stat> FstatAt(int dir_fd, const std::string& path, int flags);
+
+// getsockopt(2) for an int-valued option.
+absl::StatusOr<int> GetSockOptInt(int fd, int level, int optname);
+
+// A socket address and its length, as getsockname(2) returns it.
+struct SockAddr {
+  struct sockaddr_storage storage = {};
+  socklen_t len = 0;
+  const struct sockaddr* get() const {
+    return reinterpret_cast<const struct sockaddr*>(&storage);
+  }
+  int family() const { return storage.ss_family; }
+};
+
+// getsockname(2).
+absl::StatusOr<SockAddr> GetSockName(int fd);
+
+// socket(2) with SOCK_CLOEXEC added.
+absl::StatusOr<UniqueFd> Socket(int domain, int type, int protocol);
+
+// setns(2). With a pidfd and CLONE_NEWNET: Linux >= 5.8. Needs CAP_SYS_ADMIN.
+absl::Status Setns(int fd, int nstype);
+
+// fcntl(fd, F_DUPFD_CLOEXEC, min_fd): a close-on-exec duplicate at >= min_fd.
+absl::StatusOr<UniqueFd> DupCloexec(int fd, int min_fd = 3);
+
+// Writes all of `data` to fd, retrying short writes and EINTR.
+absl::Status WriteAll(int fd, absl::string_view data);
+
+}  // namespace handover::sys
+
+#endif  // HANDOVER_SYS_H_
