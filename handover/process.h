@@ -1,0 +1,110 @@
+// A proven handle on another process: its pidfd plus a /proc/PID directory fd
+// that is known to belong to the same process (not a later one that reused the pid).
+//
+//   HANDOVER_ASSIGN_OR_RETURN(Process old, Process::OpenPidfile("/run/proxy.pid"));
+//   sys::PidfdGetfd(old.pidfd(), 7);            // acts on the pinned process
+//   sys::ReadFileAt(old.proc_dir(), "status");  // reads ITS /proc entries
+//
+// Identity proof (kernel-notes §1): pidfd_open first; then, if the kernel has
+// pidfs (Linux >= 6.9), fstat(pidfd).st_ino is a boot-unique process id; in every
+// case /proc/PID is opened as a directory fd, its `stat` start time is read
+// through it, and pidfd_send_signal(pidfd, 0) succeeding with the pidfd not yet
+// readable shows the directory still belongs to the pidfd's process.
+//
+// Pidfile format (one line, fields separated by single spaces):
+//   PID                          identity unchecked (classic pidfiles)
+//   PID STARTTIME                STARTTIME = field 22 of /proc/PID/stat (clock ticks since boot)
+//   PID STARTTIME PIDFS_INODE    PIDFS_INODE = fstat(pidfd).st_ino, 0 when the kernel has no pidfs
+// When identity fields are present and do not match the running process, opening
+// fails with NOT_FOUND ("pid reused"): the pidfile is stale.
+#ifndef HANDOVER_PROCESS_H_
+#define HANDOVER_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "handover/unique_fd.h"
+
+namespace handover {
+
+// What identifies one process for its whole life.
+struct ProcessIdentity {
+  pid_t pid = 0;
+  uint64_t start_time = 0;                // /proc/PID/stat field 22, clock ticks
+  std::optional<uint64_t> pidfs_inode;    // set when the kernel has pidfs (>= 6.9)
+};
+
+// The parsed contents of a pidfile. Missing identity fields are nullopt.
+struct Pidfile {
+  pid_t pid = 0;
+  std::optional<uint64_t> start_time;
+  std::optional<uint64_t> pidfs_inode;    // 0 in the file means "no pidfs": nullopt
+};
+
+// Fields of /proc/PID/stat that handover uses. comm may hold spaces and ')':
+// parsing splits after the LAST ')'.
+struct ProcStat {
+  std::string comm;
+  char state = '?';
+  pid_t ppid = 0;
+  uint64_t start_time = 0;
+};
+
+// Parses the text of /proc/PID/stat. INVALID_ARGUMENT on malformed text.
+absl::StatusOr<ProcStat> ParseProcStat(absl::string_view text);
+
+// Parses pidfile text ("PID[ STARTTIME[ PIDFS_INODE]]\n"). INVALID_ARGUMENT with a
+// message that quotes the offending text when it is not in that form or pid <= 0.
+absl::StatusOr<Pidfile> ParsePidfile(absl::string_view text);
+
+// Reads and parses a pidfile. NOT_FOUND when missing, INVALID_ARGUMENT when garbage;
+// messages name the path.
+absl::StatusOr<Pidfile> ReadPidfile(const std::string& path);
+
+// The calling process's identity (what a server writes into its pidfile).
+absl::StatusOr<ProcessIdentity> SelfIdentity();
+
+// Formats "PID STARTTIME PIDFS_INODE\n" (0 for a missing inode).
+std::string FormatPidfile(const ProcessIdentity& identity);
+
+// Writes the calling process's identity to `path` atomically: a temp file in the
+// same directory, fsync, rename(2). Readers see the old or the new file, never a
+// partial one.
+absl::Status WritePidfile(const std::string& path);
+
+class Process {
+ public:
+  // Opens `pid` and proves it is the process `expected` describes (fields that are
+  // nullopt are not checked; pid must match). Errors: INVALID_ARGUMENT (pid <= 0),
+  // NOT_FOUND (no such process, it exited, or its identity does not match).
+  static absl::StatusOr<Process> Open(pid_t pid, const Pidfile& expected);
+  static absl::StatusOr<Process> Open(pid_t pid) { return Open(pid, Pidfile{.pid = pid}); }
+  // ReadPidfile + Open.
+  static absl::StatusOr<Process> OpenPidfile(const std::string& path);
+
+  Process(Process&&) = default;
+  Process& operator=(Process&&) = default;
+
+  pid_t pid() const { return identity_.pid; }
+  int pidfd() const { return pidfd_.get(); }          // borrowed
+  int proc_dir() const { return proc_dir_.get(); }    // borrowed: /proc/PID, O_DIRECTORY
+  const ProcessIdentity& identity() const { return identity_; }
+  const std::string& comm() const { return comm_; }
+
+ private:
+  Process() = default;
+  ProcessIdentity identity_;
+  std::string comm_;
+  UniqueFd pidfd_;
+  UniqueFd proc_dir_;
+};
+
+}  // namespace handover
+
+#endif  // HANDOVER_PROCESS_H_
