@@ -1,9 +1,123 @@
-// handover CLI entry point. Subcommands are added in later commits.
+// handover: move a running server's listening sockets into its replacement.
+// Thin main: parse flags into CliOptions, run one subcommand, map its Status to
+// an exit code (docs/operations.md). Only this file reads FLAGS_*.
 #include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+#include "handover/cli/cli.h"
+
+DEFINE_string(pid, "", "pid of the old process");
+DEFINE_string(pidfile, "", "pidfile of the old process: 'PID [STARTTIME [PIDFS_INODE]]'");
+DEFINE_string(select, "",
+              "which sockets, comma-separated: tcp:ADDR:PORT, tcp:*:PORT, tcp6:[ADDR]:PORT, "
+              "udp:..., udp6:..., unix:PATH, unix:@NAME, fd:N (default: all)");
+DEFINE_bool(json, false, "list: print one JSON array");
+DEFINE_string(signal, "SIGTERM", "drain: the signal asking the old process to drain");
+DEFINE_int64(timeout_ms, 30000, "drain: how long to wait for the old process to exit");
+DEFINE_bool(kill_after_timeout, false, "drain: SIGKILL the old process after --timeout_ms");
+DEFINE_int64(kill_wait_ms, 5000, "drain: how long to wait for exit after SIGKILL");
+
+// gflags reports a bad flag and calls this hook; its default is exit(1). Flag
+// errors are usage errors (exit 2); --help and --version keep their 0.
+namespace google {
+extern void (*gflags_exitfunc)(int);
+}  // namespace google
+
+namespace {
+
+constexpr char kUsage[] =
+    R"(usage: handover COMMAND --pid=N | --pidfile=PATH [flags]
+
+Commands:
+  list    list the target's listening and bound sockets      [--select] [--json]
+  check   say whether this caller may take them, and if not, why and how to fix it
+  drain   signal the target through its pidfd and wait for it to exit
+          [--signal=SIGTERM] [--timeout_ms=30000] [--kill_after_timeout]
+
+Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 not found,
+            5 timed out (the old process still runs).
+Flags: handover --helpfull. Documentation: docs/operations.md.
+)";
+
+void UsageExit(int code) { std::_Exit(code == 0 ? 0 : handover::cli::kExitUsage); }
+
+absl::StatusOr<handover::cli::CliOptions> OptionsFromFlags() {
+  handover::cli::CliOptions o;
+  if (!FLAGS_pid.empty()) {
+    absl::StatusOr<pid_t> pid = handover::cli::ParsePid(FLAGS_pid);
+    if (!pid.ok()) return pid.status();
+    o.target.pid = *pid;
+  }
+  o.target.pidfile = FLAGS_pidfile;
+  if ((o.target.pid != 0) == !o.target.pidfile.empty()) {
+    return absl::InvalidArgumentError("name the old process with exactly one of --pid or --pidfile");
+  }
+  o.select = FLAGS_select;
+  o.json = FLAGS_json;
+  absl::StatusOr<int> sig = handover::cli::ParseSignal(FLAGS_signal);
+  if (!sig.ok()) return sig.status();
+  o.signal = *sig;
+  if (FLAGS_timeout_ms < 0 || FLAGS_kill_wait_ms < 0) {
+    return absl::InvalidArgumentError("--timeout_ms and --kill_wait_ms must not be negative");
+  }
+  o.timeout = absl::Milliseconds(FLAGS_timeout_ms);
+  o.kill_after_timeout = FLAGS_kill_after_timeout;
+  o.kill_wait = absl::Milliseconds(FLAGS_kill_wait_ms);
+  return o;
+}
+
+using Command = absl::Status (*)(const handover::cli::CliOptions&);
+
+absl::StatusOr<Command> FindCommand(const std::string& name) {
+  if (name == "list") return &handover::cli::RunList;
+  if (name == "check") return &handover::cli::RunCheck;
+  if (name == "drain") return &handover::cli::RunDrain;
+  return absl::InvalidArgumentError(
+      absl::StrFormat("unknown command '%s': use list, check or drain (handover --help)", name));
+}
+
+absl::Status Run(const std::string& name) {
+  absl::StatusOr<Command> command = FindCommand(name);
+  if (!command.ok()) return command.status();
+  absl::StatusOr<handover::cli::CliOptions> options = OptionsFromFlags();
+  if (!options.ok()) return options.status();
+  return (*command)(*options);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  (void)argc;
-  (void)argv;
-  std::fprintf(stderr, "handover: no subcommands yet\n");
-  return 2;
+  FLAGS_logtostderr = true;
+  google::InitGoogleLogging(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--help" || arg == "-h" || arg == "help") {
+      std::cout << kUsage;
+      return handover::cli::kExitOk;
+    }
+  }
+  gflags::SetUsageMessage(kUsage);
+  google::gflags_exitfunc = &UsageExit;
+  gflags::ParseCommandLineFlags(&argc, &argv, /*remove_flags=*/true);
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return handover::cli::kExitUsage;
+  }
+  const std::string command = argv[1];
+  if (argc > 2) {
+    std::cerr << absl::StreamFormat("handover %s: unexpected argument '%s' (flags are --name=value)\n",
+                                    command, argv[2]);
+    return handover::cli::kExitUsage;
+  }
+  const absl::Status status = Run(command);
+  if (!status.ok()) {
+    std::cerr << "handover " << command << ": " << status.message() << "\n";
+  }
+  return handover::cli::ExitCodeFor(status);
 }

@@ -1,0 +1,48 @@
+// The handover CLI's subcommands. main.cc parses flags into CliOptions and calls
+// one of these; each returns a Status that main turns into an exit code.
+#ifndef HANDOVER_CLI_CLI_H_
+#define HANDOVER_CLI_CLI_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "handover/handover.h"
+
+namespace handover::cli {
+
+// Exit codes, documented in docs/operations.md.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;           // anything else
+inline constexpr int kExitUsage = 2;             // bad flags, pid, pidfile or select spec
+inline constexpr int kExitPermission = 3;        // PERMISSION_DENIED
+inline constexpr int kExitNotFound = 4;          // no such process, stale pidfile, no socket
+inline constexpr int kExitDeadline = 5;          // the old process is still running
+
+int ExitCodeFor(const absl::Status& status);
+
+struct CliOptions {
+  Target target;
+  std::string select;
+  bool json = false;
+  int signal = 0;                   // drain signal
+  absl::Duration timeout;           // drain timeout
+  bool kill_after_timeout = false;
+  absl::Duration kill_wait;
+  std::vector<std::string> command; // after `--` (exec)
+};
+
+absl::Status RunList(const CliOptions& options);
+absl::Status RunCheck(const CliOptions& options);
+absl::Status RunDrain(const CliOptions& options);
+
+// Parses "SIGTERM", "TERM" or "15". INVALID_ARGUMENT otherwise.
+absl::StatusOr<int> ParseSignal(const std::string& text);
+// Parses a --pid value: a positive decimal integer. INVALID_ARGUMENT otherwise.
+absl::StatusOr<pid_t> ParsePid(const std::string& text);
+
+}  // namespace handover::cli
+
+#endif  // HANDOVER_CLI_CLI_H_

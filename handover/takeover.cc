@@ -1,0 +1,107 @@
+#include "handover/takeover.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "handover/permission.h"
+#include "handover/status.h"
+#include "handover/sys.h"
+
+namespace handover {
+namespace {
+
+int FamilyOf(Proto proto) {
+  switch (proto) {
+    case Proto::kTcp:
+    case Proto::kUdp:
+      return AF_INET;
+    case Proto::kTcp6:
+    case Proto::kUdp6:
+      return AF_INET6;
+    case Proto::kUnix:
+      return AF_UNIX;
+  }
+  return AF_UNSPEC;
+}
+
+// A takeover of many sockets grows our fd table several times; a multi-threaded
+// process pays an RCU grace period at each doubling (kernel-notes §7). Growing it
+// once up front to the size needed avoids that.
+// Best effort: past RLIMIT_NOFILE the dup fails and nothing changes.
+void PreGrowFdTable(int any_fd, size_t count) {
+  if (count < 64) return;
+  absl::StatusOr<UniqueFd> probe = sys::DupCloexec(any_fd, static_cast<int>(count) + 64);
+  (void)probe;  // closing the probe leaves the table grown
+}
+
+absl::StatusOr<TakenSocket> TakeOne(int pidfd, int proc_dir, const SocketInfo& info) {
+  absl::StatusOr<UniqueFd> copy = sys::PidfdGetfd(pidfd, info.fd);
+  if (!copy.ok()) {
+    if (copy.status().code() == absl::StatusCode::kPermissionDenied) {
+      return ExplainPermissionDenied(copy.status(), proc_dir);
+    }
+    if (copy.status().code() == absl::StatusCode::kFailedPrecondition) {
+      return absl::AbortedError(absl::StrFormat(
+          "%s; the fd was closed since it was listed: list and take again",
+          copy.status().message()));
+    }
+    return copy.status();
+  }
+  HANDOVER_RETURN_IF_ERROR(VerifySocket(copy->get(), info));
+  TakenSocket taken{.info = info, .fd = *std::move(copy)};
+  absl::StatusOr<int> reuseport = sys::GetSockOptInt(taken.fd.get(), SOL_SOCKET, SO_REUSEPORT);
+  if (reuseport.ok()) taken.info.reuseport = *reuseport != 0;
+  return taken;
+}
+
+}  // namespace
+
+absl::Status VerifySocket(int fd, const SocketInfo& expected) {
+  HANDOVER_ASSIGN_OR_RETURN(struct stat st, sys::Fstat(fd));
+  if (!S_ISSOCK(st.st_mode) || st.st_ino != expected.inode) {
+    return absl::AbortedError(absl::StrFormat(
+        "fd %d now refers to inode %d, not socket inode %d: it was closed and reused since "
+        "listing; list and take again",
+        expected.fd, st.st_ino, expected.inode));
+  }
+  HANDOVER_ASSIGN_OR_RETURN(int type, sys::GetSockOptInt(fd, SOL_SOCKET, SO_TYPE));
+  HANDOVER_ASSIGN_OR_RETURN(int domain, sys::GetSockOptInt(fd, SOL_SOCKET, SO_DOMAIN));
+  if (type != expected.type || domain != FamilyOf(expected.proto)) {
+    return absl::AbortedError(absl::StrFormat(
+        "fd %d is a %s socket of family %d, expected %s %s", expected.fd, TypeName(type),
+        domain, ProtoName(expected.proto), TypeName(expected.type)));
+  }
+  if (expected.state == SocketState::kListen) {
+    HANDOVER_ASSIGN_OR_RETURN(int listening, sys::GetSockOptInt(fd, SOL_SOCKET, SO_ACCEPTCONN));
+    if (!listening) {
+      return absl::AbortedError(
+          absl::StrFormat("fd %d (%s) no longer listens", expected.fd, expected.address));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<TakenSocket>> TakeSockets(int pidfd, int proc_dir,
+                                                     absl::Span<const SocketInfo> selected) {
+  PreGrowFdTable(pidfd, selected.size());
+  std::vector<TakenSocket> taken;
+  taken.reserve(selected.size());
+  for (const SocketInfo& info : selected) {
+    absl::StatusOr<TakenSocket> one = TakeOne(pidfd, proc_dir, info);
+    if (!one.ok()) {
+      // Returning drops `taken`: every copy so far is closed; the old process
+      // still holds all of its sockets, untouched.
+      return WithContext(one.status(),
+                         absl::StrFormat("taking fd %d (%s %s)", info.fd, ProtoName(info.proto),
+                                         info.address));
+    }
+    taken.push_back(*std::move(one));
+  }
+  return taken;
+}
+
+}  // namespace handover

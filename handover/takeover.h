@@ -1,0 +1,46 @@
+// Taking copies of another process's sockets with pidfd_getfd(2), all or nothing.
+//
+//   HANDOVER_ASSIGN_OR_RETURN(std::vector<TakenSocket> taken,
+//                             TakeSockets(old.pidfd(), old.proc_dir(), selected));
+//   for (TakenSocket& s : taken) Serve(std::move(s.fd));
+//
+// Each copy refers to the SAME open file description as the old process's fd:
+// same socket, same accept queue, shared file status flags (O_NONBLOCK). Nothing
+// here changes the socket or its flags, so the old process is never affected,
+// whether the takeover succeeds or fails.
+#ifndef HANDOVER_TAKEOVER_H_
+#define HANDOVER_TAKEOVER_H_
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "handover/socket_info.h"
+#include "handover/unique_fd.h"
+
+namespace handover {
+
+struct TakenSocket {
+  SocketInfo info;  // as discovered; reuseport filled in from the copy
+  UniqueFd fd;      // our copy, close-on-exec
+};
+
+// Takes a copy of every socket in `selected` from the process behind `pidfd`
+// (borrowed; `proc_dir` is its /proc/PID directory fd, used to explain EPERM).
+// Each copy is verified before it is accepted: its inode must equal the listed
+// one (the fd number may have been closed and reused since listing), it must be
+// a socket of the listed type and family, and a listener must still listen.
+// All or nothing: on any failure every copy taken so far is closed and the error
+// names the socket. Errors: PERMISSION_DENIED (with the cause and fix appended),
+// NOT_FOUND (the process exited), ABORTED (an fd changed since listing: list and
+// take again), RESOURCE_EXHAUSTED (our fd limit; raise `ulimit -n`).
+absl::StatusOr<std::vector<TakenSocket>> TakeSockets(int pidfd, int proc_dir,
+                                                     absl::Span<const SocketInfo> selected);
+
+// Checks that `fd` (borrowed) is the socket `expected` describes. Used by
+// TakeSockets and by callers that receive sockets some other way (SCM_RIGHTS).
+absl::Status VerifySocket(int fd, const SocketInfo& expected);
+
+}  // namespace handover
+
+#endif  // HANDOVER_TAKEOVER_H_
