@@ -31,7 +31,12 @@ constexpr const char* kReservedKeys[] = {"LISTEN_PID=", "LISTEN_FDS=", "LISTEN_F
 constexpr char kListenPidPrefix[] = "LISTEN_PID=";
 
 // Everything the child needs, prepared before fork(): the child may not allocate.
+// Not movable: envp points into listen_pid.
 struct ChildPlan {
+  ChildPlan() = default;
+  ChildPlan(const ChildPlan&) = delete;
+  ChildPlan& operator=(const ChildPlan&) = delete;
+
   std::vector<std::string> env;     // owns the strings envp points to
   std::vector<char*> argv;
   std::vector<char*> envp;
@@ -78,7 +83,7 @@ absl::Status BuildEnv(const SpawnRequest& r, const ActivationEnv& act, ChildPlan
   return absl::OkStatus();
 }
 
-absl::StatusOr<ChildPlan> Prepare(const SpawnRequest& r) {
+absl::Status Prepare(const SpawnRequest& r, ChildPlan& plan) {
   if (r.argv.empty()) return absl::InvalidArgumentError("SpawnWithFds: empty argv");
   if (r.style == FdEnvStyle::kNginx && !r.names.empty()) {
     return absl::InvalidArgumentError("SpawnWithFds: the nginx style carries no names");
@@ -91,7 +96,6 @@ absl::StatusOr<ChildPlan> Prepare(const SpawnRequest& r) {
   }
   HANDOVER_ASSIGN_OR_RETURN(
       ActivationEnv act, BuildActivationEnv(static_cast<int>(r.fds.size()), r.names, r.style));
-  ChildPlan plan;
   for (const std::string& a : r.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
   plan.argv.push_back(nullptr);
   HANDOVER_RETURN_IF_ERROR(BuildEnv(r, act, plan));
@@ -100,7 +104,7 @@ absl::StatusOr<ChildPlan> Prepare(const SpawnRequest& r) {
   struct rlimit rl = {};
   ::getrlimit(RLIMIT_NOFILE, &rl);
   plan.close_max = rl.rlim_cur == RLIM_INFINITY ? INT_MAX : static_cast<int>(rl.rlim_cur);
-  return plan;
+  return absl::OkStatus();
 }
 
 // Async-signal-safe: reports a failed step to the parent and exits.
@@ -188,7 +192,8 @@ absl::Status ChildErrorStatus(const ChildError& e, const SpawnRequest& r) {
 }  // namespace
 
 absl::StatusOr<SpawnedChild> SpawnWithFds(const SpawnRequest& request) {
-  HANDOVER_ASSIGN_OR_RETURN(ChildPlan plan, Prepare(request));
+  ChildPlan plan;
+  HANDOVER_RETURN_IF_ERROR(Prepare(request, plan));
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) {
     const int err = errno;
