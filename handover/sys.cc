@@ -184,4 +184,49 @@ absl::Status WriteAll(int fd, absl::string_view data) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> Poll(absl::Span<struct pollfd> fds, absl::Time deadline) {
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      const absl::Duration left = deadline - absl::Now();
+      timeout_ms = left <= absl::ZeroDuration()
+                       ? 0
+                       : static_cast<int>(std::min<int64_t>(
+                             absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+                             INT32_MAX));
+    }
+    const int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      return ErrnoError(err, absl::StrFormat("poll(%d fds)", fds.size()));
+    }
+    if (n > 0 || timeout_ms == 0 || absl::Now() >= deadline) return n;
+  }
+}
+
+absl::StatusOr<struct ucred> GetPeerCred(int fd) {
+  struct ucred cred = {};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("getsockopt(%d, SO_PEERCRED)", fd));
+  }
+  return cred;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77  // Linux >= 6.5; glibc 2.36 headers lack it
+#endif
+
+absl::StatusOr<UniqueFd> GetPeerPidfd(int fd) {
+  int pidfd = -1;
+  socklen_t len = sizeof(pidfd);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("getsockopt(%d, SO_PEERPIDFD)", fd));
+  }
+  return UniqueFd(pidfd);
+}
+
 }  // namespace handover::sys

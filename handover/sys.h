@@ -8,6 +8,7 @@
 #ifndef HANDOVER_SYS_H_
 #define HANDOVER_SYS_H_
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -17,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "absl/time/time.h"
 #include "handover/unique_fd.h"
 
@@ -83,6 +85,21 @@ absl::StatusOr<UniqueFd> DupCloexec(int fd, int min_fd = 3);
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 absl::Status WriteAll(int fd, absl::string_view data);
+
+// poll(2) on several fds until `deadline`, EINTR retried with the remaining time.
+// Returns the number of entries with non-zero revents (0 at the deadline).
+// absl::InfiniteFuture() waits forever.
+absl::StatusOr<int> Poll(absl::Span<struct pollfd> fds, absl::Time deadline);
+
+// getsockopt(SO_PEERCRED): pid/uid/gid of the peer of a connected AF_UNIX socket,
+// as they were at connect() (client side: at the server's listen()).
+absl::StatusOr<struct ucred> GetPeerCred(int fd);
+
+// getsockopt(SO_PEERPIDFD), Linux >= 6.5: a close-on-exec pidfd for the peer
+// process recorded at connect()/listen(). Errors: INVALID_ARGUMENT [ENOPROTOOPT]
+// (kernel < 6.5: fall back to SO_PEERCRED + PidfdOpen), NOT_FOUND [ESRCH] (the
+// peer process has exited).
+absl::StatusOr<UniqueFd> GetPeerPidfd(int fd);
 
 }  // namespace handover::sys
 
