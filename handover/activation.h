@@ -84,6 +84,9 @@ struct SpawnRequest {
   // Start from this process's environment (minus LISTEN_*, NGINX and keys
   // that extra_env sets). Else the child gets only activation vars + extra_env.
   bool inherit_env = true;
+  // setsid(2) in the child: the new server leads its own session and process
+  // group, so a terminal's Ctrl-C or hang-up aimed at the supervisor spares it.
+  bool new_session = false;
 };
 
 struct SpawnedChild {

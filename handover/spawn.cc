@@ -44,11 +44,12 @@ struct ChildPlan {
   std::vector<int> sources;
   std::vector<int> scratch;              // the child's high copies of `sources`
   int close_max = 0;                     // close() loop bound if close_range is missing
+  bool new_session = false;              // setsid() before exec
 };
 
 // Written by the child to the error pipe when a step fails.
 struct ChildError {
-  enum Step : int { kMoveHigh = 1, kPlace, kCloseRange, kExec } step;
+  enum Step : int { kMoveHigh = 1, kPlace, kCloseRange, kSetsid, kExec } step;
   int fd;
   int err;
 };
@@ -85,6 +86,7 @@ absl::Status BuildEnv(const SpawnRequest& r, const ActivationEnv& act, ChildPlan
 
 absl::Status Prepare(const SpawnRequest& r, ChildPlan& plan) {
   if (r.argv.empty()) return absl::InvalidArgumentError("SpawnWithFds: empty argv");
+  plan.new_session = r.new_session;
   if (r.style == FdEnvStyle::kNginx && !r.names.empty()) {
     return absl::InvalidArgumentError("SpawnWithFds: the nginx style carries no names");
   }
@@ -169,6 +171,7 @@ void ResetSignals() {
     if (errno != ENOSYS) Fail(pipe_fd, ChildError::kCloseRange, 3 + n + 1);
     for (int fd = 3 + n + 1; fd < plan.close_max; ++fd) (void)::close(fd);
   }
+  if (plan.new_session && ::setsid() < 0) Fail(pipe_fd, ChildError::kSetsid, -1);
   ResetSignals();
   FormatListenPid(plan.listen_pid, ::getpid());
   ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
@@ -183,6 +186,8 @@ absl::Status ChildErrorStatus(const ChildError& e, const SpawnRequest& r) {
       return ErrnoError(e.err, absl::StrFormat("in the child: fcntl(%d, F_DUPFD)", e.fd));
     case ChildError::kPlace:
       return ErrnoError(e.err, absl::StrFormat("in the child: dup2(.., %d)", e.fd));
+    case ChildError::kSetsid:
+      return ErrnoError(e.err, "in the child: setsid()");
     case ChildError::kCloseRange:
       return ErrnoError(e.err, absl::StrFormat("in the child: close_range(%d, ~0U)", e.fd));
   }

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "handover/activation.h"
 #include "handover/handover.h"
 
 namespace handover::cli {
@@ -20,8 +21,15 @@ inline constexpr int kExitUsage = 2;             // bad flags, pid, pidfile or s
 inline constexpr int kExitPermission = 3;        // PERMISSION_DENIED
 inline constexpr int kExitNotFound = 4;          // no such process, stale pidfile, no socket
 inline constexpr int kExitDeadline = 5;          // the old process is still running
+inline constexpr int kExitCommandFailed = 6;     // exec: COMMAND failed or exited; rolled back
+inline constexpr int kExitNotReady = 7;          // exec: COMMAND not ready in time; rolled back
 
+// The exit code for `status`: an explicit one attached with WithExitCode, else
+// one derived from the status code.
 int ExitCodeFor(const absl::Status& status);
+absl::Status WithExitCode(absl::Status status, int exit_code);
+
+enum class ReadyMode { kNotify, kAccepting, kNone };
 
 struct CliOptions {
   Target target;
@@ -32,11 +40,16 @@ struct CliOptions {
   bool kill_after_timeout = false;
   absl::Duration kill_wait;
   std::vector<std::string> command; // after `--` (exec)
+  FdEnvStyle fd_env = FdEnvStyle::kSystemd;
+  ReadyMode ready = ReadyMode::kNotify;
+  absl::Duration ready_timeout;
+  std::string new_pidfile;
 };
 
 absl::Status RunList(const CliOptions& options);
 absl::Status RunCheck(const CliOptions& options);
 absl::Status RunDrain(const CliOptions& options);
+absl::Status RunExec(const CliOptions& options);
 
 // Parses "SIGTERM", "TERM" or "15". INVALID_ARGUMENT otherwise.
 absl::StatusOr<int> ParseSignal(const std::string& text);

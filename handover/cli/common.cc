@@ -1,7 +1,11 @@
 #include <signal.h>
 #include <string.h>
 
+#include <optional>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
@@ -9,7 +13,20 @@
 
 namespace handover::cli {
 
+namespace {
+constexpr char kExitCodePayload[] = "handover.exit_code";
+}  // namespace
+
+absl::Status WithExitCode(absl::Status status, int exit_code) {
+  status.SetPayload(kExitCodePayload, absl::Cord(absl::StrCat(exit_code)));
+  return status;
+}
+
 int ExitCodeFor(const absl::Status& status) {
+  if (std::optional<absl::Cord> payload = status.GetPayload(kExitCodePayload)) {
+    int code = 0;
+    if (absl::SimpleAtoi(std::string(*payload), &code)) return code;
+  }
   switch (status.code()) {
     case absl::StatusCode::kOk:
       return kExitOk;

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "gflags/gflags.h"
@@ -20,7 +22,17 @@ DEFINE_bool(json, false, "list: print one JSON array");
 DEFINE_string(signal, "SIGTERM", "drain: the signal asking the old process to drain");
 DEFINE_int64(timeout_ms, 30000, "drain: how long to wait for the old process to exit");
 DEFINE_bool(kill_after_timeout, false, "drain: SIGKILL the old process after --timeout_ms");
-DEFINE_int64(kill_wait_ms, 5000, "drain: how long to wait for exit after SIGKILL");
+DEFINE_int64(kill_wait_ms, 5000, "drain, exec: how long to wait for exit after SIGKILL");
+DEFINE_string(fd_env, "systemd",
+              "exec: how COMMAND learns its sockets: systemd (LISTEN_FDS, LISTEN_PID, "
+              "LISTEN_FDNAMES) or nginx (NGINX=\"3;4;\")");
+DEFINE_string(ready, "notify",
+              "exec: when COMMAND counts as ready: notify (sd_notify READY=1 on NOTIFY_SOCKET), "
+              "accepting (its listeners are in an epoll set or accept()), none");
+DEFINE_int64(ready_timeout_ms, 10000, "exec: how long COMMAND may take to become ready");
+DEFINE_string(drain_signal, "SIGTERM", "exec: the signal asking the old process to drain");
+DEFINE_int64(drain_timeout_ms, 30000, "exec: how long to wait for the old process to exit");
+DEFINE_string(new_pidfile, "", "exec: write COMMAND's pidfile here (atomic, identity format)");
 
 // gflags reports a bad flag and calls this hook; its default is exit(1). Flag
 // errors are usage errors (exit 2); --help and --version keep their 0.
@@ -38,15 +50,42 @@ Commands:
   check   say whether this caller may take them, and if not, why and how to fix it
   drain   signal the target through its pidfd and wait for it to exit
           [--signal=SIGTERM] [--timeout_ms=30000] [--kill_after_timeout]
+  exec    take the sockets, start COMMAND with them (socket activation), wait until
+          it is ready, then drain the old process; roll back if COMMAND fails
+          [--select] [--fd_env=systemd|nginx] [--ready=notify|accepting|none]
+          [--ready_timeout_ms=10000] [--drain_signal=SIGTERM] [--drain_timeout_ms=30000]
+          [--kill_after_timeout] [--new_pidfile=PATH] [--json] -- COMMAND [ARGS...]
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 not found,
-            5 timed out (the old process still runs).
+            5 timed out (the old process still runs), 6 exec: COMMAND failed,
+            7 exec: COMMAND not ready in time (6 and 7: rolled back, old untouched).
 Flags: handover --helpfull. Documentation: docs/operations.md.
 )";
 
 void UsageExit(int code) { std::_Exit(code == 0 ? 0 : handover::cli::kExitUsage); }
 
-absl::StatusOr<handover::cli::CliOptions> OptionsFromFlags() {
+absl::Status ParseExecFlags(handover::cli::CliOptions& o) {
+  using handover::cli::ReadyMode;
+  if (FLAGS_fd_env == "systemd") o.fd_env = handover::FdEnvStyle::kSystemd;
+  else if (FLAGS_fd_env == "nginx") o.fd_env = handover::FdEnvStyle::kNginx;
+  else return absl::InvalidArgumentError("--fd_env must be systemd or nginx, got " + FLAGS_fd_env);
+  if (FLAGS_ready == "notify") o.ready = ReadyMode::kNotify;
+  else if (FLAGS_ready == "accepting") o.ready = ReadyMode::kAccepting;
+  else if (FLAGS_ready == "none") o.ready = ReadyMode::kNone;
+  else return absl::InvalidArgumentError("--ready must be notify, accepting or none, got " + FLAGS_ready);
+  if (FLAGS_ready_timeout_ms < 0 || FLAGS_drain_timeout_ms < 0) {
+    return absl::InvalidArgumentError("--ready_timeout_ms and --drain_timeout_ms must not be negative");
+  }
+  o.ready_timeout = absl::Milliseconds(FLAGS_ready_timeout_ms);
+  o.timeout = absl::Milliseconds(FLAGS_drain_timeout_ms);
+  absl::StatusOr<int> sig = handover::cli::ParseSignal(FLAGS_drain_signal);
+  if (!sig.ok()) return sig.status();
+  o.signal = *sig;
+  o.new_pidfile = FLAGS_new_pidfile;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<handover::cli::CliOptions> OptionsFromFlags(const std::string& command) {
   handover::cli::CliOptions o;
   if (!FLAGS_pid.empty()) {
     absl::StatusOr<pid_t> pid = handover::cli::ParsePid(FLAGS_pid);
@@ -68,6 +107,10 @@ absl::StatusOr<handover::cli::CliOptions> OptionsFromFlags() {
   o.timeout = absl::Milliseconds(FLAGS_timeout_ms);
   o.kill_after_timeout = FLAGS_kill_after_timeout;
   o.kill_wait = absl::Milliseconds(FLAGS_kill_wait_ms);
+  if (command == "exec") {
+    absl::Status s = ParseExecFlags(o);
+    if (!s.ok()) return s;
+  }
   return o;
 }
 
@@ -77,15 +120,20 @@ absl::StatusOr<Command> FindCommand(const std::string& name) {
   if (name == "list") return &handover::cli::RunList;
   if (name == "check") return &handover::cli::RunCheck;
   if (name == "drain") return &handover::cli::RunDrain;
+  if (name == "exec") return &handover::cli::RunExec;
   return absl::InvalidArgumentError(
-      absl::StrFormat("unknown command '%s': use list, check or drain (handover --help)", name));
+      absl::StrFormat("unknown command '%s': use list, check, drain or exec (handover --help)", name));
 }
 
-absl::Status Run(const std::string& name) {
+absl::Status Run(const std::string& name, std::vector<std::string> new_command) {
   absl::StatusOr<Command> command = FindCommand(name);
   if (!command.ok()) return command.status();
-  absl::StatusOr<handover::cli::CliOptions> options = OptionsFromFlags();
+  if (!new_command.empty() && name != "exec") {
+    return absl::InvalidArgumentError("only exec takes a command after --");
+  }
+  absl::StatusOr<handover::cli::CliOptions> options = OptionsFromFlags(name);
   if (!options.ok()) return options.status();
+  options->command = std::move(new_command);
   return (*command)(*options);
 }
 
@@ -94,9 +142,16 @@ absl::Status Run(const std::string& name) {
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
   google::InitGoogleLogging(argv[0]);
+  // Everything after the first "--" is exec's COMMAND: gflags must not see it
+  // (it would parse COMMAND's flags and reorder the arguments).
+  std::vector<std::string> new_command;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg == "--") break;
+    if (arg == "--") {
+      new_command.assign(argv + i + 1, argv + argc);
+      argc = i;
+      break;
+    }
     if (arg == "--help" || arg == "-h" || arg == "help") {
       std::cout << kUsage;
       return handover::cli::kExitOk;
@@ -115,7 +170,7 @@ int main(int argc, char** argv) {
                                     command, argv[2]);
     return handover::cli::kExitUsage;
   }
-  const absl::Status status = Run(command);
+  const absl::Status status = Run(command, std::move(new_command));
   if (!status.ok()) {
     std::cerr << "handover " << command << ": " << status.message() << "\n";
   }
