@@ -1,0 +1,59 @@
+// RunLoadgen: demo_loadgen's engine. `concurrency` slots each run one HTTP request at
+// a time against `target` (a new connection per request, or one kept-alive connection
+// per slot), optionally paced to `rate` requests/s in total, for `duration` or until
+// `max_requests` have started. Every attempt ends in exactly one Outcome; each has its
+// own `timeout`, so the run always ends by about duration + timeout.
+//
+//   HANDOVER_ASSIGN_OR_RETURN(LoadgenResult r, RunLoadgen({.target = addr}));
+//   std::cout << r.Format(/*json=*/true);
+#ifndef HANDOVER_DEMO_PROXY_LOADGEN_LOADGEN_H_
+#define HANDOVER_DEMO_PROXY_LOADGEN_LOADGEN_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "handover/sys.h"
+
+namespace handover::demo {
+
+struct LoadgenOptions {
+  sys::SockAddr target;
+  absl::Duration duration = absl::Seconds(1);
+  int concurrency = 1;
+  bool keepalive = false;
+  double rate = 0;            // requests/s over all slots; 0: as fast as answers come
+  int64_t max_requests = 0;   // 0: no limit
+  absl::Duration timeout = absl::Seconds(2);  // per request
+};
+
+enum class Outcome {
+  kOk,           // "200" status line, headers, exactly Content-Length body bytes
+  kRefused,      // ECONNREFUSED (ENOENT for a unix path that does not exist)
+  kReset,        // ECONNRESET or EPIPE
+  kTimeout,      // no complete response within the timeout
+  kBadResponse,  // not 200, malformed, no Content-Length, short or over-long body
+  kOther,        // any other error
+};
+inline constexpr int kOutcomes = 6;
+const char* OutcomeName(Outcome o);
+
+struct LoadgenResult {
+  std::array<int64_t, kOutcomes> counts = {};
+  std::vector<int64_t> latencies_us;  // of ok requests
+
+  int64_t count(Outcome o) const { return counts[static_cast<int>(o)]; }
+  int64_t failures() const;
+  // "ok=10 refused=0 ... p50_us=120 p99_us=300 p999_us=310 max_us=320", or one JSON object.
+  std::string Format(bool json) const;
+};
+
+// Errors only for setup failures (epoll); request failures are counted, not returned.
+absl::StatusOr<LoadgenResult> RunLoadgen(const LoadgenOptions& options);
+
+}  // namespace handover::demo
+
+#endif  // HANDOVER_DEMO_PROXY_LOADGEN_LOADGEN_H_

@@ -1,0 +1,82 @@
+// demo_loadgen against a closed port and against demo_backend.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <map>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "handover/sys.h"
+#include "tests/testing/child_process.h"
+#include "tests/testing/demo_processes.h"
+#include "tests/testing/status_matchers.h"
+
+namespace handover {
+namespace {
+
+using ::handover::testing::BinPath;
+using ::handover::testing::DemoProcess;
+using ::handover::testing::RunResult;
+using ::testing::HasSubstr;
+
+TEST(LoadgenTest, ReportsRefusedAgainstAClosedPort) {
+  // Bound but not listening, and held: nobody else can take the port meanwhile.
+  UniqueFd fd = *sys::Socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in in = {.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
+  socklen_t len = sizeof(in);
+  ASSERT_EQ(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&in), &len), 0);
+  ASSERT_OK_AND_ASSIGN(RunResult r, testing::Run({.argv = {
+      BinPath("demo_loadgen"), absl::StrCat("--target=127.0.0.1:", ntohs(in.sin_port)),
+      "--max_requests=5", "--concurrency=1", "--duration_ms=5000", "--json"}}));
+  std::cout << r.out;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("{\"ok\":0,\"refused\":5,\"reset\":0,"));
+}
+
+TEST(LoadgenTest, ReportsOkAgainstTheBackendInBothModes) {
+  ASSERT_OK_AND_ASSIGN(DemoProcess backend, testing::StartBackend());
+  for (const char* mode : {"--mode=new_conn", "--mode=keepalive"}) {
+    ASSERT_OK_AND_ASSIGN(RunResult r, testing::Run({.argv = {
+        BinPath("demo_loadgen"), "--target=" + backend.address, mode, "--duration_ms=5000",
+        "--max_requests=200", "--concurrency=4"}}));
+    std::cout << mode << ": " << r.out;
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_THAT(r.out, HasSubstr("ok=200 refused=0 reset=0 timeout=0 bad_response=0 other=0"));
+  }
+}
+
+TEST(LoadgenTest, PacesToTheRateAndStopsAtTheDuration) {
+  ASSERT_OK_AND_ASSIGN(DemoProcess backend, testing::StartBackend());
+  const absl::Time start = absl::Now();
+  ASSERT_OK_AND_ASSIGN(RunResult r, testing::Run({.argv = {
+      BinPath("demo_loadgen"), "--target=" + backend.address, "--rate=100",
+      "--duration_ms=500", "--concurrency=4"}}));
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, int64_t> counts = testing::ParseCounters(r.out);
+  EXPECT_GE(counts["ok"], 45);  // 100/s for 0.5 s: 50 starts, scheduled from time 0
+  EXPECT_LE(counts["ok"], 51);
+  EXPECT_LT(took, absl::Seconds(3));
+}
+
+TEST(LoadgenTest, ReportsTimeoutWhenNothingAnswers) {
+  // A listener nobody accepts on: the kernel completes the handshake, no reply comes.
+  UniqueFd fd = *sys::Socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in in = {.sin_family = AF_INET, .sin_port = 0, .sin_addr = {htonl(INADDR_LOOPBACK)}};
+  ASSERT_EQ(::bind(fd.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
+  ASSERT_EQ(::listen(fd.get(), 16), 0);
+  socklen_t len = sizeof(in);
+  ASSERT_EQ(::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&in), &len), 0);
+  ASSERT_OK_AND_ASSIGN(RunResult r, testing::Run({.argv = {
+      BinPath("demo_loadgen"), absl::StrCat("--target=127.0.0.1:", ntohs(in.sin_port)),
+      "--max_requests=1", "--concurrency=1", "--timeout_ms=300", "--duration_ms=5000"}}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.out, HasSubstr("ok=0 refused=0 reset=0 timeout=1"));  // never answered
+}
+
+}  // namespace
+}  // namespace handover
