@@ -42,7 +42,8 @@ absl::StatusOr<std::pair<UniqueFd, UniqueFd>> Pipe() {
   constexpr int kHigh = 500;
   for (size_t i = 0; i < o.fds.size(); ++i) {
     const int want = kHigh + static_cast<int>(i);
-    if (::fcntl(o.fds[i].first, F_DUPFD, want) != want) ::_exit(127);
+    // Close-on-exec scratch copies: only the dup2 targets below survive exec.
+    if (::fcntl(o.fds[i].first, F_DUPFD_CLOEXEC, want) != want) ::_exit(127);
   }
   for (size_t i = 0; i < o.fds.size(); ++i) {
     if (::dup2(kHigh + static_cast<int>(i), o.fds[i].second) < 0) ::_exit(127);
