@@ -78,6 +78,18 @@ absl::StatusOr<bool> InOurNetns(int proc_dir) {
   return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
 }
 
+// setns(pidfd, CLONE_NEWNET) for the calling thread, with a hint on EPERM.
+absl::Status EnterNetns(int pidfd) {
+  absl::Status entered = sys::Setns(pidfd, CLONE_NEWNET);
+  if (absl::IsPermissionDenied(entered)) {
+    entered = absl::PermissionDeniedError(
+        absl::StrCat(entered.message(),
+                     "; entering another network namespace needs CAP_SYS_ADMIN "
+                     "(method auto falls back to /proc/PID/net)"));
+  }
+  return WithContext(entered, "entering the target's network namespace");
+}
+
 // A NETLINK_SOCK_DIAG socket created inside the target's network namespace.
 // setns() moves only the calling thread, and it is moved back before returning.
 absl::StatusOr<UniqueFd> OpenSockDiagInNetns(int pidfd, int proc_dir) {
@@ -85,8 +97,7 @@ absl::StatusOr<UniqueFd> OpenSockDiagInNetns(int pidfd, int proc_dir) {
   if (same) return internal::OpenSockDiag();
   HANDOVER_ASSIGN_OR_RETURN(UniqueFd own_netns,
                             sys::OpenAt(AT_FDCWD, "/proc/thread-self/ns/net", O_RDONLY));
-  HANDOVER_RETURN_IF_ERROR(
-      WithContext(sys::Setns(pidfd, CLONE_NEWNET), "entering the target's network namespace"));
+  HANDOVER_RETURN_IF_ERROR(EnterNetns(pidfd));
   absl::StatusOr<UniqueFd> netlink;
   absl::Status restored;
   {

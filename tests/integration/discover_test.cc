@@ -4,10 +4,12 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/algorithm/container.h"
@@ -325,6 +328,34 @@ TEST_P(OtherNetnsTest, FindsTheTargetsSocketsNotOursOnTheSamePorts) {
   ASSERT_OK_AND_ASSIGN(struct stat netns_after,
                        sys::FstatAt(AT_FDCWD, "/proc/thread-self/ns/net", 0));
   EXPECT_EQ(netns_before.st_ino, netns_after.st_ino) << "the calling thread's netns changed";
+}
+
+// Runs `fn` on a new thread whose EFFECTIVE set lacks CAP_SYS_ADMIN, so setns()
+// fails with a real EPERM. Capabilities are per thread: the test's own stay intact.
+template <typename Fn>
+void RunWithoutCapSysAdmin(Fn fn) {
+  std::thread thread([&] {
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+    ASSERT_EQ(::syscall(SYS_capget, &header, data), 0);
+    data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
+    ASSERT_EQ(::syscall(SYS_capset, &header, data), 0);
+    fn();
+  });
+  thread.join();
+}
+
+TEST(DiscoverFallbackTest, AutoReadsProcNetWhenSetnsIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to unshare a network namespace";
+  absl::StatusOr<Target> started = StartHolder({"--netns", "--tcp=1", "--tcp6=1", "--udp=1"});
+  if (!started.ok()) GTEST_SKIP() << "fd_holder --netns failed: " << started.status();
+  const Target& t = *started;
+  RunWithoutCapSysAdmin([&] {
+    EXPECT_THAT(t.Discover(Method::kSockDiag),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("setns")));
+    ASSERT_OK_AND_ASSIGN(std::vector<SocketInfo> got, t.Discover(Method::kAuto));
+    ExpectMatchesPrinted(got, t.printed);
+  });
 }
 
 }  // namespace
