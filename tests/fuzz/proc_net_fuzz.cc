@@ -1,8 +1,9 @@
-// libFuzzer target for the /proc/net parsers (not built by CMake). Build with e.g.
-//   clang++ -std=c++20 -g -fsanitize=fuzzer,address,undefined -I. \
+// libFuzzer target for the /proc/net parsers (not built by CMake). Build and run:
+//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I. \
 //     tests/fuzz/proc_net_fuzz.cc handover/proc_net.cc handover/socket_info.cc \
-//     -labsl_strings -labsl_str_format_internal -labsl_status -labsl_int128 \
-//     -labsl_raw_logging_internal -labsl_throw_delegate -o proc_net_fuzz
+//     $(pkg-config --libs absl_strings absl_str_format absl_status absl_statusor) \
+//     -o build-fuzz/proc_net_fuzz
+//   build-fuzz/proc_net_fuzz -max_total_time=60 build-fuzz/corpus
 // The first byte picks the file kind; the rest is the text.
 #include <cstddef>
 #include <cstdint>
