@@ -1,5 +1,6 @@
 #include "handover/sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -107,6 +108,27 @@ absl::StatusOr<std::string> ReadLinkAt(int dir_fd, const std::string& path) {
   }
 }
 
+absl::StatusOr<std::vector<std::string>> ListDirAt(int dir_fd, const std::string& path) {
+  HANDOVER_ASSIGN_OR_RETURN(UniqueFd dir, OpenAt(dir_fd, path, O_RDONLY | O_DIRECTORY));
+  std::vector<std::string> names;
+  alignas(struct dirent64) char buf[8192];
+  for (;;) {
+    const ssize_t n = ::getdents64(dir.get(), buf, sizeof(buf));
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) continue;
+      return ErrnoError(err, absl::StrFormat("getdents64(%s)", path));
+    }
+    if (n == 0) return names;
+    for (ssize_t off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const struct dirent64*>(buf + off);
+      const absl::string_view name(d->d_name);
+      if (name != "." && name != "..") names.emplace_back(name);
+      off += d->d_reclen;
+    }
+  }
+}
+
 absl::StatusOr<struct stat> Fstat(int fd) {
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -169,6 +191,26 @@ absl::StatusOr<UniqueFd> DupCloexec(int fd, int min_fd) {
     return ErrnoError(err, absl::StrFormat("fcntl(%d, F_DUPFD_CLOEXEC, %d)", fd, min_fd));
   }
   return copy;
+}
+
+absl::StatusOr<size_t> Send(int fd, absl::string_view data, int flags) {
+  for (;;) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), flags);
+    if (n >= 0) return static_cast<size_t>(n);
+    const int err = errno;
+    if (err == EINTR) continue;
+    return ErrnoError(err, absl::StrFormat("send(%d, %d bytes, %#x)", fd, data.size(), flags));
+  }
+}
+
+absl::StatusOr<size_t> Recv(int fd, void* buf, size_t size, int flags) {
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, size, flags);
+    if (n >= 0) return static_cast<size_t>(n);
+    const int err = errno;
+    if (err == EINTR) continue;
+    return ErrnoError(err, absl::StrFormat("recv(%d, %d bytes, %#x)", fd, size, flags));
+  }
 }
 
 absl::Status WriteAll(int fd, absl::string_view data) {

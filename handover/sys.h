@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +56,12 @@ absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path);
 // readlinkat(2), any length.
 absl::StatusOr<std::string> ReadLinkAt(int dir_fd, const std::string& path);
 
+// The names in directory `path` (relative to dir_fd), "." and ".." left out, in the
+// order getdents64(2) returns them (ascending fd order for /proc/PID/fd).
+// Errors: NOT_FOUND (no such directory, or the /proc process has been reaped),
+// PERMISSION_DENIED.
+absl::StatusOr<std::vector<std::string>> ListDirAt(int dir_fd, const std::string& path);
+
 // fstat(2) / fstatat(2).
 absl::StatusOr<struct stat> Fstat(int fd);
 absl::StatusOr<struct stat> FstatAt(int dir_fd, const std::string& path, int flags);
@@ -82,6 +90,15 @@ absl::Status Setns(int fd, int nstype);
 
 // fcntl(fd, F_DUPFD_CLOEXEC, min_fd): a close-on-exec duplicate at >= min_fd.
 absl::StatusOr<UniqueFd> DupCloexec(int fd, int min_fd = 3);
+
+// send(2) of one message (a datagram or a netlink request), EINTR retried.
+// Returns the number of bytes sent.
+absl::StatusOr<size_t> Send(int fd, absl::string_view data, int flags);
+
+// recv(2) into buf[0..size), EINTR retried. Returns the byte count; with MSG_TRUNC
+// in `flags` on a datagram or netlink socket it is the message's full length, which
+// exceeds `size` when the message did not fit (and was truncated).
+absl::StatusOr<size_t> Recv(int fd, void* buf, size_t size, int flags);
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 absl::Status WriteAll(int fd, absl::string_view data);
