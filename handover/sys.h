@@ -10,8 +10,11 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -45,6 +48,8 @@ absl::StatusOr<bool> WaitReadable(int fd, absl::Time deadline);
 
 // openat(2) with O_CLOEXEC added. Errors: NOT_FOUND (ENOENT/ESRCH), PERMISSION_DENIED.
 absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags);
+// The same with the mode for O_CREAT / O_TMPFILE.
+absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags, mode_t mode);
 
 // Reads a whole (small, e.g. /proc) file relative to dir_fd.
 absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path);
@@ -83,6 +88,70 @@ absl::StatusOr<UniqueFd> DupCloexec(int fd, int min_fd = 3);
 
 // Writes all of `data` to fd, retrying short writes and EINTR.
 absl::Status WriteAll(int fd, absl::string_view data);
+
+// fsync(2).
+absl::Status Fsync(int fd);
+
+// rename(2). Atomic within one filesystem.
+absl::Status Rename(const std::string& from, const std::string& to);
+
+// fstatfs(2).
+absl::StatusOr<struct statfs> Fstatfs(int fd);
+
+// pidfs (Linux >= 6.9): pidfds live on their own filesystem and
+// fstat(pidfd).st_ino is a boot-unique id of the process. Defined here because
+// <linux/magic.h> on the build machines predates it.
+inline constexpr unsigned long kPidfsMagic = 0x50494446;  // "PIDF"
+
+// True when `pidfd` is a pidfs pidfd (fstatfs f_type == kPidfsMagic).
+absl::StatusOr<bool> IsPidfs(int pidfd);
+
+// What ioctl(pidfd, PIDFD_GET_INFO) reports (Linux >= 6.13; the exit status,
+// kPidfdInfoExit, since 6.15). Our own copy of the 64-byte first version of
+// struct pidfd_info: the system headers are older than the ioctl.
+struct PidfdInfo {
+  uint64_t mask = 0;
+  uint64_t cgroupid = 0;
+  uint32_t pid = 0;
+  uint32_t tgid = 0;
+  uint32_t ppid = 0;
+  uint32_t ruid = 0;
+  uint32_t rgid = 0;
+  uint32_t euid = 0;
+  uint32_t egid = 0;
+  uint32_t suid = 0;
+  uint32_t sgid = 0;
+  uint32_t fsuid = 0;
+  uint32_t fsgid = 0;
+  int32_t exit_code = 0;  // a wait(2) status, valid when mask has kPidfdInfoExit
+};
+inline constexpr uint64_t kPidfdInfoPid = 1u << 0;
+inline constexpr uint64_t kPidfdInfoCreds = 1u << 1;
+inline constexpr uint64_t kPidfdInfoCgroupid = 1u << 2;
+inline constexpr uint64_t kPidfdInfoExit = 1u << 3;
+
+// ioctl(pidfd, PIDFD_GET_INFO) asking for `mask`. The returned mask says what the
+// kernel filled in: kPidfdInfoExit appears only once the process has been reaped.
+// Errors: UNIMPLEMENTED (ENOTTY/EINVAL: kernel < 6.13), NOT_FOUND (ESRCH: reaped
+// and kPidfdInfoExit not asked for, or outside our pid namespace).
+absl::StatusOr<PidfdInfo> PidfdGetInfo(int pidfd, uint64_t mask);
+
+// waitid(P_PIDFD, pidfd, WEXITED | WNOHANG | WNOWAIT), Linux >= 5.4: the wait(2)
+// status of an exited CHILD of ours without reaping it. nullopt while it runs.
+// Errors: FAILED_PRECONDITION (ECHILD: not our child, or already reaped).
+absl::StatusOr<std::optional<int>> PeekChildExit(int pidfd);
+
+// getresuid(2) / getresgid(2) of the calling thread.
+struct ResIds {
+  uint32_t real = 0;
+  uint32_t effective = 0;
+  uint32_t saved = 0;
+};
+ResIds GetResUid();
+ResIds GetResGid();
+
+// prctl(2) with integer arguments; `name` is the option name for the message.
+absl::Status Prctl(int option, unsigned long arg2, absl::string_view name);
 
 }  // namespace handover::sys
 
