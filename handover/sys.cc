@@ -40,11 +40,16 @@ absl::StatusOr<UniqueFd> PidfdGetfd(int pidfd, int target_fd) {
   return fd;
 }
 
+std::string SignalName(int sig) {
+  const char* abbrev = sig == 0 ? nullptr : ::sigabbrev_np(sig);  // glibc >= 2.32
+  return abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", sig);
+}
+
 absl::Status PidfdSendSignal(int pidfd, int sig) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
     const int err = errno;
     return ErrnoError(err, absl::StrFormat("pidfd_send_signal(pidfd %d, %s)", pidfd,
-                                           sig == 0 ? "0" : ::sigabbrev_np(sig)));
+                                           sig == 0 ? "0" : SignalName(sig)));
   }
   return absl::OkStatus();
 }

@@ -36,6 +36,9 @@ absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid, unsigned int flags = 0);
 // RESOURCE_EXHAUSTED (EMFILE/ENFILE), UNIMPLEMENTED (kernel < 5.6 or seccomp).
 absl::StatusOr<UniqueFd> PidfdGetfd(int pidfd, int target_fd);
 
+// "SIGTERM" for SIGTERM, "signal 0" / "signal 99" for numbers without a name.
+std::string SignalName(int sig);
+
 // pidfd_send_signal(2), Linux >= 5.1. sig 0 only checks that the process exists
 // and may be signalled. Errors: NOT_FOUND (exited, even if the pid was reused),
 // PERMISSION_DENIED (kill(2) rules).
