@@ -86,8 +86,8 @@ absl::StatusOr<DrainResult> Drain(const Process& process, const DrainOptions& op
   return absl::DeadlineExceededError(absl::StrFormat(
       "pid %d still running %s after SIGKILL (%s after %s); it is probably blocked in the "
       "kernel (state D: check /proc/%d/stack)",
-      process.pid(), absl::FormatDuration(options.kill_wait),
-      absl::FormatDuration(options.timeout), sys::SignalName(options.signal), process.pid()));
+      process.pid(), absl::FormatDuration(options.kill_wait), absl::FormatDuration(options.timeout),
+      sys::SignalName(options.signal), process.pid()));
 }
 
 }  // namespace handover

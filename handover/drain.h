@@ -23,16 +23,16 @@
 namespace handover {
 
 struct DrainOptions {
-  int signal = SIGTERM;                    // sent first, through the pidfd
+  int signal = SIGTERM;  // sent first, through the pidfd
   absl::Duration timeout = absl::Seconds(30);
-  bool kill_after_timeout = false;         // then SIGKILL ...
+  bool kill_after_timeout = false;              // then SIGKILL ...
   absl::Duration kill_wait = absl::Seconds(5);  // ... and wait this much longer
 };
 
 struct DrainResult {
   bool exited = false;
-  bool killed = false;                     // SIGKILL was sent
-  absl::Duration signal_to_exit;           // first signal -> exit seen (0 if already gone)
+  bool killed = false;            // SIGKILL was sent
+  absl::Duration signal_to_exit;  // first signal -> exit seen (0 if already gone)
   // How it ended, when the kernel can tell (see ExitWaitStatus): exactly one is set,
   // or neither.
   std::optional<int> exit_code;

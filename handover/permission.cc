@@ -25,19 +25,22 @@ namespace {
 
 constexpr int kCapSysPtrace = 19;
 
+// Indexed by capability number (linux/capability.h, up to Linux 5.9's 40).
+// clang-format off
 constexpr const char* kCapNames[] = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
+    "CAP_CHOWN",         "CAP_DAC_OVERRIDE",    "CAP_DAC_READ_SEARCH",  "CAP_FOWNER",
+    "CAP_FSETID",        "CAP_KILL",            "CAP_SETGID",           "CAP_SETUID",
+    "CAP_SETPCAP",       "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",     "CAP_NET_RAW",         "CAP_IPC_LOCK",         "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",    "CAP_SYS_RAWIO",       "CAP_SYS_CHROOT",       "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",     "CAP_SYS_ADMIN",       "CAP_SYS_BOOT",         "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",  "CAP_SYS_TIME",        "CAP_SYS_TTY_CONFIG",   "CAP_MKNOD",
+    "CAP_LEASE",         "CAP_AUDIT_WRITE",     "CAP_AUDIT_CONTROL",    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",  "CAP_MAC_ADMIN",       "CAP_SYSLOG",           "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",      "CAP_PERFMON",          "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 };
+// clang-format on
 
 constexpr absl::string_view kGrantPtrace =
     "grant the caller CAP_SYS_PTRACE (setcap cap_sys_ptrace+ep /path/to/handover, or systemd "
@@ -99,10 +102,10 @@ void CredentialFindings(const PtraceFacts& f, std::vector<PermissionFinding>& ou
     const std::vector<std::string> names = CapNames(missing);
     const std::string give =
         names.size() <= 6
-            ? absl::StrFormat("give the caller those capabilities too (systemd "
-                              "AmbientCapabilities=%s, or setcap %s+ep)",
-                              absl::StrJoin(names, " "),
-                              absl::AsciiStrToLower(absl::StrJoin(names, ",")))
+            ? absl::StrFormat(
+                  "give the caller those capabilities too (systemd "
+                  "AmbientCapabilities=%s, or setcap %s+ep)",
+                  absl::StrJoin(names, " "), absl::AsciiStrToLower(absl::StrJoin(names, ",")))
             : absl::StrFormat("run the caller with pid %d's capabilities", t.pid);
     out.push_back({absl::StrFormat("pid %d has capabilities the caller lacks: %s (its permitted "
                                    "set must be a subset of the caller's)",
@@ -238,8 +241,8 @@ PermissionReport DiagnosePtraceFacts(const PtraceFacts& f) {
   }
   if (!mac.empty()) {
     report.findings.push_back(
-        {absl::StrCat("a security module may refuse ptrace access (active: ",
-                      absl::StrJoin(mac, ","), ")"),
+        {absl::StrCat(
+             "a security module may refuse ptrace access (active: ", absl::StrJoin(mac, ","), ")"),
          "look for a ptrace denial in the audit log (journalctl -k | grep -i -e apparmor -e "
          "avc), and allow ptrace (read, trace) from the caller's profile to the target's"});
   }

@@ -117,9 +117,9 @@ absl::StatusOr<ProcStat> ParseProcStat(absl::string_view text) {
       absl::StrSplit(text.substr(close + 1), absl::ByAnyChar(" \n"), absl::SkipEmpty());
   constexpr size_t kStartTime = 22 - 3;
   if (fields.size() <= kStartTime) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "malformed /proc/PID/stat: %d fields after comm, want >= %d in %s", fields.size(),
-        kStartTime + 1, Quote(text)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("malformed /proc/PID/stat: %d fields after comm, want >= %d in %s",
+                        fields.size(), kStartTime + 1, Quote(text)));
   }
   int ppid = 0;
   if (fields[0].size() != 1 || !absl::SimpleAtoi(fields[1], &ppid) || ppid < 0 ||
@@ -196,10 +196,12 @@ absl::Status WritePidfile(const std::string& path) {
   // The temp file sits in the same directory so that rename() is atomic. A
   // dot name keeps it out of globs; pid + time make it unique, O_EXCL proves it.
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
-  const std::string tmp = absl::StrFormat("%s/.%s.tmp.%d.%d", dir, base, identity->pid,
-                                          absl::ToUnixNanos(absl::Now()));
+  const std::string tmp =
+      absl::StrFormat("%s/.%s.tmp.%d.%d", dir, base, identity->pid, absl::ToUnixNanos(absl::Now()));
   absl::StatusOr<UniqueFd> fd =
       sys::OpenAt(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
   if (!fd.ok()) return WithContext(fd.status(), context);

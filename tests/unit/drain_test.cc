@@ -158,15 +158,17 @@ TEST(DrainTest, ReportsExitStatusOfANonChildOnceItsParentReapedIt) {
   // sh starts fd_holder in the background, prints its pid, reaps it, says so.
   ASSERT_OK_AND_ASSIGN(
       ChildProcess sh,
-      ChildProcess::Spawn({.argv = {"/bin/sh", "-c",
-                                    "\"$0\" --noise=false & echo $!; wait $!; echo reaped $?",
-                                    BinPath("fd_holder")}}));
+      ChildProcess::Spawn(
+          {.argv = {"/bin/sh", "-c", "\"$0\" --noise=false & echo $!; wait $!; echo reaped $?",
+                    BinPath("fd_holder")}}));
   pid_t pid = 0;
   bool ready = false;
   while (pid == 0 || !ready) {
     ASSERT_OK_AND_ASSIGN(std::string line, sh.ReadLine());
-    if (line == "ready") ready = true;
-    else ASSERT_TRUE(absl::SimpleAtoi(line, &pid)) << line;
+    if (line == "ready")
+      ready = true;
+    else
+      ASSERT_TRUE(absl::SimpleAtoi(line, &pid)) << line;
   }
   ASSERT_OK_AND_ASSIGN(Process p, Process::Open(pid));
   ASSERT_OK_AND_ASSIGN(DrainResult r, Drain(p, {.timeout = absl::Seconds(10)}));

@@ -80,8 +80,8 @@ TEST(DiagnosePtraceFactsTest, TargetWithMixedIdsNeedsCapSysPtrace) {
   f.target.suid = 0;  // e.g. a setuid binary that kept root as saved uid
   const PermissionReport r = DiagnosePtraceFacts(f);
   ASSERT_THAT(r.findings, SizeIs(1));
-  EXPECT_THAT(r.findings[0].fix, AllOf(HasSubstr("differ among themselves"),
-                                       HasSubstr("CAP_SYS_PTRACE")));
+  EXPECT_THAT(r.findings[0].fix,
+              AllOf(HasSubstr("differ among themselves"), HasSubstr("CAP_SYS_PTRACE")));
 }
 
 TEST(DiagnosePtraceFactsTest, NonDumpableTarget) {
@@ -91,8 +91,8 @@ TEST(DiagnosePtraceFactsTest, NonDumpableTarget) {
   EXPECT_FALSE(r.ptrace_allowed_by_creds);
   ASSERT_THAT(r.findings, SizeIs(1));
   EXPECT_THAT(r.findings[0].cause, HasSubstr("pid 42 is not dumpable"));
-  EXPECT_THAT(r.findings[0].fix, AllOf(HasSubstr("prctl(PR_SET_DUMPABLE, 1)"),
-                                       HasSubstr("CAP_SYS_PTRACE")));
+  EXPECT_THAT(r.findings[0].fix,
+              AllOf(HasSubstr("prctl(PR_SET_DUMPABLE, 1)"), HasSubstr("CAP_SYS_PTRACE")));
   f.target_dumpable = std::nullopt;  // cannot tell: no finding
   EXPECT_THAT(DiagnosePtraceFacts(f).findings, IsEmpty());
 }
@@ -103,7 +103,8 @@ TEST(DiagnosePtraceFactsTest, TargetCapabilitiesMustBeASubsetOfTheCallersPermitt
   PermissionReport r = DiagnosePtraceFacts(f);
   EXPECT_FALSE(r.ptrace_allowed_by_creds);
   ASSERT_THAT(r.findings, SizeIs(1));
-  EXPECT_THAT(r.findings[0].cause, HasSubstr("capabilities the caller lacks: CAP_NET_BIND_SERVICE"));
+  EXPECT_THAT(r.findings[0].cause,
+              HasSubstr("capabilities the caller lacks: CAP_NET_BIND_SERVICE"));
   EXPECT_THAT(r.findings[0].fix, AllOf(HasSubstr("AmbientCapabilities=CAP_NET_BIND_SERVICE"),
                                        HasSubstr("setcap cap_net_bind_service+ep")));
   // The kernel compares with the caller's PERMITTED set, not its effective one.
@@ -284,10 +285,10 @@ class PermissionProcessTest : public ::testing::Test {
 
   // getfd_probe run as uid/gid 65534 against `pid`'s `fd`.
   static absl::StatusOr<RunResult> ProbeAsNobody(pid_t pid, int fd) {
-    return testing::Run({.argv = {BinPath("getfd_probe"), absl::StrCat("--pid=", pid),
-                         absl::StrCat("--fd=", fd)},
-                .uid = kNobody,
-                .gid = kNobody});
+    return testing::Run(
+        {.argv = {BinPath("getfd_probe"), absl::StrCat("--pid=", pid), absl::StrCat("--fd=", fd)},
+         .uid = kNobody,
+         .gid = kNobody});
   }
 };
 
@@ -313,22 +314,21 @@ TEST_F(PermissionProcessTest, RootTargetAndNobodyCallerIsAUidMismatch) {
                         "cause: the caller's real uid/gid 65534/65534 does not match pid %d's "
                         "uids 0/0/0",
                         pid)),
-                    HasSubstr("fix: run handover as uid 0 gid 0"),
-                    Not(HasSubstr("not dumpable"))));
+                    HasSubstr("fix: run handover as uid 0 gid 0"), Not(HasSubstr("not dumpable"))));
 }
 
 TEST_F(PermissionProcessTest, PrivilegeDropWithoutExecIsNonDumpable) {
-  ASSERT_OK_AND_ASSIGN(auto target,
-                       Target({.argv = {BinPath("fd_holder"), "--tcp=1", "--noise=false",
-                                        "--drop_to_uid=65534"}}));
+  ASSERT_OK_AND_ASSIGN(
+      auto target,
+      Target({.argv = {BinPath("fd_holder"), "--tcp=1", "--noise=false", "--drop_to_uid=65534"}}));
   const pid_t pid = target.first.pid();
   ASSERT_OK_AND_ASSIGN(RunResult probe, ProbeAsNobody(pid, target.second));
   EXPECT_EQ(probe.exit_code, 3) << probe.out << probe.err;
-  EXPECT_THAT(probe.out, AllOf(HasSubstr("[EPERM]"),
-                               HasSubstr(absl::StrFormat("cause: pid %d is not dumpable", pid)),
-                               HasSubstr("prctl(PR_SET_DUMPABLE, 1)"),
-                               Not(HasSubstr("does not match")),
-                               Not(HasSubstr("capabilities the caller lacks"))));
+  EXPECT_THAT(
+      probe.out,
+      AllOf(HasSubstr("[EPERM]"), HasSubstr(absl::StrFormat("cause: pid %d is not dumpable", pid)),
+            HasSubstr("prctl(PR_SET_DUMPABLE, 1)"), Not(HasSubstr("does not match")),
+            Not(HasSubstr("capabilities the caller lacks"))));
 }
 
 TEST_F(PermissionProcessTest, AllowTakeoverByRestoresDumpabilityAfterADrop) {
@@ -362,18 +362,18 @@ TEST_F(PermissionProcessTest, TargetKeepingACapabilityTheCallerLacks) {
 
   ASSERT_OK_AND_ASSIGN(RunResult probe, ProbeAsNobody(pid, target.second));
   EXPECT_EQ(probe.exit_code, 3) << probe.out << probe.err;
-  EXPECT_THAT(probe.out,
-              AllOf(HasSubstr("[EPERM]"),
-                    HasSubstr(absl::StrFormat(
-                        "cause: pid %d has capabilities the caller lacks: CAP_NET_BIND_SERVICE",
-                        pid)),
-                    Not(HasSubstr("not dumpable")), Not(HasSubstr("does not match"))));
+  EXPECT_THAT(
+      probe.out,
+      AllOf(HasSubstr("[EPERM]"),
+            HasSubstr(absl::StrFormat(
+                "cause: pid %d has capabilities the caller lacks: CAP_NET_BIND_SERVICE", pid)),
+            Not(HasSubstr("not dumpable")), Not(HasSubstr("does not match"))));
 }
 
 TEST_F(PermissionProcessTest, RootCallerIsAllowedAndDiagnosisAgrees) {
-  ASSERT_OK_AND_ASSIGN(auto target,
-                       Target({.argv = {BinPath("fd_holder"), "--tcp=1", "--noise=false",
-                                        "--drop_to_uid=65534"}}));
+  ASSERT_OK_AND_ASSIGN(
+      auto target,
+      Target({.argv = {BinPath("fd_holder"), "--tcp=1", "--noise=false", "--drop_to_uid=65534"}}));
   ASSERT_OK_AND_ASSIGN(Process p, Process::Open(target.first.pid()));
   ASSERT_OK_AND_ASSIGN(PermissionReport r, DiagnosePtraceAccess(p.proc_dir()));
   EXPECT_TRUE(r.ptrace_allowed_by_creds);
@@ -389,8 +389,8 @@ TEST(AllowTakeoverByTest, IgnoresMissingYamaAndSetsDumpable) {
   ASSERT_EQ(::prctl(PR_SET_DUMPABLE, 0), 0);
   EXPECT_OK(AllowTakeoverBy(0, /*make_dumpable=*/true));
   EXPECT_EQ(::prctl(PR_GET_DUMPABLE), 1);
-  EXPECT_THAT(AllowTakeoverBy(-5), StatusIs(absl::StatusCode::kInvalidArgument,
-                                            HasSubstr("AllowTakeoverBy(-5)")));
+  EXPECT_THAT(AllowTakeoverBy(-5),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("AllowTakeoverBy(-5)")));
 }
 
 }  // namespace

@@ -99,8 +99,8 @@ TEST(ParseProcStatTest, CommMayHoldSpacesAndParentheses) {
   EXPECT_EQ(stat.state, 'S');
   EXPECT_EQ(stat.ppid, 1);
   EXPECT_EQ(stat.start_time, 123456u);
-  EXPECT_THAT(ParseProcStat(SyntheticStat("", "9")), IsOkAndHolds(::testing::Field(
-                                                         &ProcStat::start_time, 9u)));
+  EXPECT_THAT(ParseProcStat(SyntheticStat("", "9")),
+              IsOkAndHolds(::testing::Field(&ProcStat::start_time, 9u)));
 }
 
 TEST(ParseProcStatTest, RejectsMalformedText) {
@@ -119,8 +119,7 @@ TEST(ParseProcStatTest, ReadsRealCommWithSpacesAndParentheses) {
   const std::string link = dir.path() + "/a) b (c";
   ASSERT_EQ(::symlink(BinPath("fd_holder").c_str(), link.c_str()), 0);
   // The kernel sets comm from the name of the executed path: the symlink's.
-  ASSERT_OK_AND_ASSIGN(ChildProcess child,
-                       ChildProcess::Spawn({.argv = {link, "--noise=false"}}));
+  ASSERT_OK_AND_ASSIGN(ChildProcess child, ChildProcess::Spawn({.argv = {link, "--noise=false"}}));
   ASSERT_OK(child.ReadUntil("ready").status());
   ASSERT_OK_AND_ASSIGN(Process p, Process::Open(child.pid()));
   EXPECT_EQ(p.comm(), "a) b (c");
@@ -145,16 +144,15 @@ TEST(ParsePidfileTest, AcceptsOneToThreeFields) {
 }
 
 TEST(ParsePidfileTest, RejectsGarbageQuotingIt) {
-  for (const char* text : {"", "\n", "0", "-1", "+42", " 42", "42 ", "42  1000", "42\n\n",
-                           "42\r\n", "4x", "1 2 3 4", "99999999999", "42\t1000",
-                           "42 184467440737095516160"}) {
-    EXPECT_THAT(ParsePidfile(text),
-                StatusIs(absl::StatusCode::kInvalidArgument,
-                         HasSubstr("is not 'PID[ STARTTIME[ PIDFS_INODE]]'")))
+  for (const char* text :
+       {"", "\n", "0", "-1", "+42", " 42", "42 ", "42  1000", "42\n\n", "42\r\n", "4x", "1 2 3 4",
+        "99999999999", "42\t1000", "42 184467440737095516160"}) {
+    EXPECT_THAT(ParsePidfile(text), StatusIs(absl::StatusCode::kInvalidArgument,
+                                             HasSubstr("is not 'PID[ STARTTIME[ PIDFS_INODE]]'")))
         << text;
   }
-  EXPECT_THAT(ParsePidfile("4x\n"), StatusIs(absl::StatusCode::kInvalidArgument,
-                                             HasSubstr("pidfile text '4x\\n'")));
+  EXPECT_THAT(ParsePidfile("4x\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("pidfile text '4x\\n'")));
   const std::string long_text(500, 'z');
   absl::StatusOr<Pidfile> long_result = ParsePidfile(long_text);
   EXPECT_THAT(long_result, StatusIs(absl::StatusCode::kInvalidArgument,
