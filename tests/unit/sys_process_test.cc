@@ -16,6 +16,7 @@
 namespace handover {
 namespace {
 
+using ::handover::testing::BinPath;
 using ::handover::testing::ChildProcess;
 using ::handover::testing::IsOkAndHolds;
 using ::handover::testing::StatusIs;
@@ -76,9 +77,9 @@ TEST(PidfdGetInfoTest, ReapedProcessWithoutExitMaskIsNotFound) {
 }
 
 TEST(PeekChildExitTest, RunningThenExitedWithoutReaping) {
-  ASSERT_OK_AND_ASSIGN(
-      ChildProcess child,
-      ChildProcess::Spawn({.argv = {"/bin/sh", "-c", "read x; exit 7"}, .capture_stdout = true}));
+  ASSERT_OK_AND_ASSIGN(ChildProcess child,
+                       ChildProcess::Spawn({.argv = {BinPath("fd_holder"), "--noise=false"}}));
+  ASSERT_OK(child.ReadUntil("ready").status());
   EXPECT_THAT(sys::PeekChildExit(child.pidfd()), IsOkAndHolds(std::nullopt));
   ASSERT_OK(child.Signal(SIGKILL));
   ASSERT_THAT(sys::WaitReadable(child.pidfd(), absl::Now() + absl::Seconds(10)),
