@@ -16,7 +16,9 @@
 //   PID STARTTIME                STARTTIME = field 22 of /proc/PID/stat (clock ticks since boot)
 //   PID STARTTIME PIDFS_INODE    PIDFS_INODE = fstat(pidfd).st_ino, 0 when the kernel has no pidfs
 // When identity fields are present and do not match the running process, opening
-// fails with NOT_FOUND ("pid reused"): the pidfile is stale.
+// fails with NOT_FOUND ("pid N is now a different process ...: the pidfile is
+// stale"). A pidfs inode recorded on a kernel with pidfs is not checked on a
+// kernel without it (the start time still is).
 #ifndef HANDOVER_PROCESS_H_
 #define HANDOVER_PROCESS_H_
 
@@ -63,8 +65,10 @@ absl::StatusOr<ProcStat> ParseProcStat(absl::string_view text);
 // message that quotes the offending text when it is not in that form or pid <= 0.
 absl::StatusOr<Pidfile> ParsePidfile(absl::string_view text);
 
-// Reads and parses a pidfile. NOT_FOUND when missing, INVALID_ARGUMENT when garbage;
-// messages name the path.
+// Reads and parses a pidfile. NOT_FOUND when missing (with the hint "is the old
+// instance running? was it started with --pidfile?"), INVALID_ARGUMENT when
+// garbage, not a regular file or larger than 4 KiB; messages name the path.
+// Never blocks (a FIFO at the path is opened O_NONBLOCK and rejected).
 absl::StatusOr<Pidfile> ReadPidfile(const std::string& path);
 
 // The calling process's identity (what a server writes into its pidfile).
@@ -73,19 +77,26 @@ absl::StatusOr<ProcessIdentity> SelfIdentity();
 // Formats "PID STARTTIME PIDFS_INODE\n" (0 for a missing inode).
 std::string FormatPidfile(const ProcessIdentity& identity);
 
-// Writes the calling process's identity to `path` atomically: a temp file in the
-// same directory, fsync, rename(2). Readers see the old or the new file, never a
-// partial one.
+// Writes the calling process's identity to `path` atomically: a temp file
+// ".NAME.tmp.PID.NANOS" in the same directory (O_EXCL), fsync, rename(2), fsync of
+// the directory. Readers see the old or the new file, never a partial one. On
+// failure the temp file is removed and `path` is untouched (unless only the final
+// directory fsync failed).
 absl::Status WritePidfile(const std::string& path);
 
 class Process {
  public:
   // Opens `pid` and proves it is the process `expected` describes (fields that are
-  // nullopt are not checked; pid must match). Errors: INVALID_ARGUMENT (pid <= 0),
-  // NOT_FOUND (no such process, it exited, or its identity does not match).
+  // nullopt are not checked; pid must match). Both descriptors are owned by the
+  // Process and are close-on-exec. Needs no privilege over the target: a pidfd
+  // and /proc/PID/stat are available for any process (an EPERM from the liveness
+  // probe pidfd_send_signal(0) still proves the process is alive). Does not block.
+  // Errors: INVALID_ARGUMENT (pid <= 0, or expected.pid != pid), NOT_FOUND (no such
+  // process, it exited — a zombie counts as exited —, or its identity does not
+  // match: the message says "the pidfile is stale").
   static absl::StatusOr<Process> Open(pid_t pid, const Pidfile& expected);
   static absl::StatusOr<Process> Open(pid_t pid) { return Open(pid, Pidfile{.pid = pid}); }
-  // ReadPidfile + Open.
+  // ReadPidfile + Open; errors from Open are prefixed with "pidfile PATH: ".
   static absl::StatusOr<Process> OpenPidfile(const std::string& path);
 
   Process(Process&&) = default;

@@ -4,12 +4,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
+
+#include "absl/strings/str_cat.h"
 
 #include "absl/strings/str_format.h"
 #include "handover/status.h"
@@ -34,11 +41,16 @@ absl::StatusOr<UniqueFd> PidfdGetfd(int pidfd, int target_fd) {
   return fd;
 }
 
+std::string SignalName(int sig) {
+  const char* abbrev = sig == 0 ? nullptr : ::sigabbrev_np(sig);  // glibc >= 2.32
+  return abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", sig);
+}
+
 absl::Status PidfdSendSignal(int pidfd, int sig) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0) {
     const int err = errno;
     return ErrnoError(err, absl::StrFormat("pidfd_send_signal(pidfd %d, %s)", pidfd,
-                                           sig == 0 ? "0" : ::sigabbrev_np(sig)));
+                                           sig == 0 ? "0" : SignalName(sig)));
   }
   return absl::OkStatus();
 }
@@ -65,9 +77,13 @@ absl::StatusOr<bool> WaitReadable(int fd, absl::Time deadline) {
 }
 
 absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags) {
+  return OpenAt(dir_fd, path, flags, 0);
+}
+
+absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags, mode_t mode) {
   UniqueFd fd;
   do {
-    fd.Reset(::openat(dir_fd, path.c_str(), flags | O_CLOEXEC));
+    fd.Reset(::openat(dir_fd, path.c_str(), flags | O_CLOEXEC, mode));
   } while (!fd.valid() && errno == EINTR);
   if (!fd.valid()) {
     const int err = errno;
@@ -269,6 +285,97 @@ absl::StatusOr<UniqueFd> GetPeerPidfd(int fd) {
     return ErrnoError(err, absl::StrFormat("getsockopt(%d, SO_PEERPIDFD)", fd));
   }
   return UniqueFd(pidfd);
+absl::Status Fsync(int fd) {
+  if (::fsync(fd) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("fsync(%d)", fd));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("rename(%s, %s)", from, to));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<struct statfs> Fstatfs(int fd) {
+  struct statfs st;
+  if (::fstatfs(fd, &st) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("fstatfs(%d)", fd));
+  }
+  return st;
+}
+
+absl::StatusOr<bool> IsPidfs(int pidfd) {
+  HANDOVER_ASSIGN_OR_RETURN(struct statfs st, Fstatfs(pidfd));
+  return static_cast<unsigned long>(st.f_type) == kPidfsMagic;
+}
+
+namespace {
+static_assert(sizeof(PidfdInfo) == 64, "PIDFD_INFO_SIZE_VER0");
+// _IOWR(PIDFS_IOCTL_MAGIC 0xFF, 11, struct pidfd_info)
+constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
+}  // namespace
+
+absl::StatusOr<PidfdInfo> PidfdGetInfo(int pidfd, uint64_t mask) {
+  PidfdInfo info;
+  info.mask = mask;
+  if (::ioctl(pidfd, kPidfdGetInfo, &info) != 0) {
+    const int err = errno;
+    const std::string what = absl::StrFormat("ioctl(pidfd %d, PIDFD_GET_INFO, mask %#x)", pidfd,
+                                             mask);
+    if (err == ENOTTY || err == EINVAL) {
+      return absl::UnimplementedError(
+          absl::StrCat(ErrnoError(err, what).message(), "; needs Linux >= 6.13"));
+    }
+    return ErrnoError(err, what);
+  }
+  return info;
+}
+
+absl::StatusOr<std::optional<int>> PeekChildExit(int pidfd) {
+  siginfo_t info = {};
+  if (::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info,
+               WEXITED | WNOHANG | WNOWAIT) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("waitid(P_PIDFD, %d, WEXITED|WNOHANG|WNOWAIT)",
+                                           pidfd));
+  }
+  if (info.si_pid == 0) return std::nullopt;  // still running
+  switch (info.si_code) {
+    case CLD_EXITED:
+      return W_EXITCODE(info.si_status, 0);
+    case CLD_KILLED:
+      return W_EXITCODE(0, info.si_status);
+    case CLD_DUMPED:
+      return W_EXITCODE(0, info.si_status) | WCOREFLAG;
+    default:
+      return std::nullopt;
+  }
+}
+
+ResIds GetResUid() {
+  uid_t r, e, s;
+  (void)::getresuid(&r, &e, &s);  // cannot fail with valid pointers
+  return {r, e, s};
+}
+
+ResIds GetResGid() {
+  gid_t r, e, s;
+  (void)::getresgid(&r, &e, &s);
+  return {r, e, s};
+}
+
+absl::Status Prctl(int option, unsigned long arg2, absl::string_view name) {
+  if (::prctl(option, arg2, 0UL, 0UL, 0UL) != 0) {
+    const int err = errno;
+    return ErrnoError(err, absl::StrFormat("prctl(%s, %#x)", name, arg2));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace handover::sys

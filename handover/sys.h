@@ -11,9 +11,12 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +40,9 @@ absl::StatusOr<UniqueFd> PidfdOpen(pid_t pid, unsigned int flags = 0);
 // RESOURCE_EXHAUSTED (EMFILE/ENFILE), UNIMPLEMENTED (kernel < 5.6 or seccomp).
 absl::StatusOr<UniqueFd> PidfdGetfd(int pidfd, int target_fd);
 
+// "SIGTERM" for SIGTERM, "signal 0" / "signal 99" for numbers without a name.
+std::string SignalName(int sig);
+
 // pidfd_send_signal(2), Linux >= 5.1. sig 0 only checks that the process exists
 // and may be signalled. Errors: NOT_FOUND (exited, even if the pid was reused),
 // PERMISSION_DENIED (kill(2) rules).
@@ -49,6 +55,8 @@ absl::StatusOr<bool> WaitReadable(int fd, absl::Time deadline);
 
 // openat(2) with O_CLOEXEC added. Errors: NOT_FOUND (ENOENT/ESRCH), PERMISSION_DENIED.
 absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags);
+// The same with the mode for O_CREAT / O_TMPFILE.
+absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags, mode_t mode);
 
 // Reads a whole (small, e.g. /proc) file relative to dir_fd.
 absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path);
@@ -117,6 +125,69 @@ absl::StatusOr<struct ucred> GetPeerCred(int fd);
 // (kernel < 6.5: fall back to SO_PEERCRED + PidfdOpen), NOT_FOUND [ESRCH] (the
 // peer process has exited).
 absl::StatusOr<UniqueFd> GetPeerPidfd(int fd);
+// fsync(2).
+absl::Status Fsync(int fd);
+
+// rename(2). Atomic within one filesystem.
+absl::Status Rename(const std::string& from, const std::string& to);
+
+// fstatfs(2).
+absl::StatusOr<struct statfs> Fstatfs(int fd);
+
+// pidfs (Linux >= 6.9): pidfds live on their own filesystem and
+// fstat(pidfd).st_ino is a boot-unique id of the process. Defined here because
+// <linux/magic.h> on the build machines predates it.
+inline constexpr unsigned long kPidfsMagic = 0x50494446;  // "PIDF"
+
+// True when `pidfd` is a pidfs pidfd (fstatfs f_type == kPidfsMagic).
+absl::StatusOr<bool> IsPidfs(int pidfd);
+
+// What ioctl(pidfd, PIDFD_GET_INFO) reports (Linux >= 6.13; the exit status,
+// kPidfdInfoExit, since 6.15). Our own copy of the 64-byte first version of
+// struct pidfd_info: the system headers are older than the ioctl.
+struct PidfdInfo {
+  uint64_t mask = 0;
+  uint64_t cgroupid = 0;
+  uint32_t pid = 0;
+  uint32_t tgid = 0;
+  uint32_t ppid = 0;
+  uint32_t ruid = 0;
+  uint32_t rgid = 0;
+  uint32_t euid = 0;
+  uint32_t egid = 0;
+  uint32_t suid = 0;
+  uint32_t sgid = 0;
+  uint32_t fsuid = 0;
+  uint32_t fsgid = 0;
+  int32_t exit_code = 0;  // a wait(2) status, valid when mask has kPidfdInfoExit
+};
+inline constexpr uint64_t kPidfdInfoPid = 1u << 0;
+inline constexpr uint64_t kPidfdInfoCreds = 1u << 1;
+inline constexpr uint64_t kPidfdInfoCgroupid = 1u << 2;
+inline constexpr uint64_t kPidfdInfoExit = 1u << 3;
+
+// ioctl(pidfd, PIDFD_GET_INFO) asking for `mask`. The returned mask says what the
+// kernel filled in: kPidfdInfoExit appears only once the process has been reaped.
+// Errors: UNIMPLEMENTED (ENOTTY/EINVAL: kernel < 6.13), NOT_FOUND (ESRCH: reaped
+// and kPidfdInfoExit not asked for, or outside our pid namespace).
+absl::StatusOr<PidfdInfo> PidfdGetInfo(int pidfd, uint64_t mask);
+
+// waitid(P_PIDFD, pidfd, WEXITED | WNOHANG | WNOWAIT), Linux >= 5.4: the wait(2)
+// status of an exited CHILD of ours without reaping it. nullopt while it runs.
+// Errors: FAILED_PRECONDITION (ECHILD: not our child, or already reaped).
+absl::StatusOr<std::optional<int>> PeekChildExit(int pidfd);
+
+// getresuid(2) / getresgid(2) of the calling thread.
+struct ResIds {
+  uint32_t real = 0;
+  uint32_t effective = 0;
+  uint32_t saved = 0;
+};
+ResIds GetResUid();
+ResIds GetResGid();
+
+// prctl(2) with integer arguments; `name` is the option name for the message.
+absl::Status Prctl(int option, unsigned long arg2, absl::string_view name);
 
 }  // namespace handover::sys
 
