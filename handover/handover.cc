@@ -18,6 +18,21 @@ absl::StatusOr<Process> OpenTarget(const Target& target) {
   return Process::Open(target.pid);
 }
 
+absl::StatusOr<std::vector<SocketInfo>> ListSockets(const Process& process,
+                                                    absl::string_view select,
+                                                    const DiscoverOptions& options) {
+  const std::string who = absl::StrFormat("pid %d (%s)", process.pid(), process.comm());
+  absl::StatusOr<std::vector<SocketInfo>> found = DiscoverSockets(process, options);
+  if (!found.ok()) {
+    return WithContext(ExplainPermissionDenied(found.status(), process.proc_dir()),
+                       "listing the sockets of " + who);
+  }
+  HANDOVER_ASSIGN_OR_RETURN(std::vector<SelectSpec> specs, ParseSelectSpecs(select));
+  absl::StatusOr<std::vector<SocketInfo>> selected = ApplySelect(specs, *found);
+  if (!selected.ok()) return WithContext(selected.status(), "selecting sockets of " + who);
+  return selected;
+}
+
 absl::StatusOr<Takeover> TakeOver(const Target& target, const TakeoverOptions& options) {
   const absl::Time start = absl::Now();
   HANDOVER_ASSIGN_OR_RETURN(Process process, OpenTarget(target));
@@ -25,17 +40,14 @@ absl::StatusOr<Takeover> TakeOver(const Target& target, const TakeoverOptions& o
   DiscoverOptions discover = options.discover;
   discover.inspect_copies = false;
   const std::string who = absl::StrFormat("pid %d (%s)", process.pid(), process.comm());
-  absl::StatusOr<std::vector<SocketInfo>> found = DiscoverSockets(process, discover);
-  if (!found.ok()) return WithContext(found.status(), "listing the sockets of " + who);
-  if (found->empty()) {
+  HANDOVER_ASSIGN_OR_RETURN(std::vector<SocketInfo> selected,
+                            ListSockets(process, options.select, discover));
+  if (selected.empty()) {
     return absl::NotFoundError(absl::StrFormat(
         "%s holds no listening or bound sockets: nothing to take over", who));
   }
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<SelectSpec> specs, ParseSelectSpecs(options.select));
-  absl::StatusOr<std::vector<SocketInfo>> selected = ApplySelect(specs, *found);
-  if (!selected.ok()) return WithContext(selected.status(), "selecting sockets of " + who);
   absl::StatusOr<std::vector<TakenSocket>> taken =
-      TakeSockets(process.pidfd(), process.proc_dir(), *selected);
+      TakeSockets(process.pidfd(), process.proc_dir(), selected);
   if (!taken.ok()) return WithContext(taken.status(), "taking over " + who);
   return Takeover{.process = std::move(process),
                   .sockets = *std::move(taken),

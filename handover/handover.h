@@ -51,6 +51,13 @@ struct Target {
 // Opens and proves the target. INVALID_ARGUMENT when neither or both are given.
 absl::StatusOr<Process> OpenTarget(const Target& target);
 
+// Discovers the sockets of `process`, explains a permission error (cause and
+// fix, see permission.h), and applies `select` (select.h; empty = all).
+// Errors: those of DiscoverSockets and ApplySelect, with context.
+absl::StatusOr<std::vector<SocketInfo>> ListSockets(const Process& process,
+                                                    absl::string_view select,
+                                                    const DiscoverOptions& options = {});
+
 struct TakeoverOptions {
   std::string select;          // --select syntax (select.h); empty = every socket found
   DiscoverOptions discover;

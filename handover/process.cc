@@ -189,9 +189,13 @@ std::string FormatPidfile(const ProcessIdentity& identity) {
 }
 
 absl::Status WritePidfile(const std::string& path) {
-  const std::string context = absl::StrCat("writing pidfile ", path);
   absl::StatusOr<ProcessIdentity> identity = SelfIdentity();
-  if (!identity.ok()) return WithContext(identity.status(), context);
+  if (!identity.ok()) return WithContext(identity.status(), "writing pidfile " + path);
+  return WritePidfile(path, *identity);
+}
+
+absl::Status WritePidfile(const std::string& path, const ProcessIdentity& identity) {
+  const std::string context = absl::StrCat("writing pidfile ", path);
 
   // The temp file sits in the same directory so that rename() is atomic. A
   // dot name keeps it out of globs; pid + time make it unique, O_EXCL proves it.
@@ -201,13 +205,13 @@ absl::Status WritePidfile(const std::string& path) {
                                                      : path.substr(0, slash);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   const std::string tmp =
-      absl::StrFormat("%s/.%s.tmp.%d.%d", dir, base, identity->pid, absl::ToUnixNanos(absl::Now()));
+      absl::StrFormat("%s/.%s.tmp.%d.%d", dir, base, ::getpid(), absl::ToUnixNanos(absl::Now()));
   absl::StatusOr<UniqueFd> fd =
       sys::OpenAt(AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
   if (!fd.ok()) return WithContext(fd.status(), context);
   absl::Cleanup remove_tmp = [&tmp] { (void)::unlink(tmp.c_str()); };
 
-  absl::Status s = sys::WriteAll(fd->get(), FormatPidfile(*identity));
+  absl::Status s = sys::WriteAll(fd->get(), FormatPidfile(identity));
   if (s.ok()) s = sys::Fsync(fd->get());
   if (s.ok()) s = sys::Rename(tmp, path);
   if (!s.ok()) return WithContext(s, context);

@@ -84,6 +84,9 @@ std::string FormatPidfile(const ProcessIdentity& identity);
 // directory fsync failed).
 absl::Status WritePidfile(const std::string& path);
 
+// The same for another process's identity (handover exec --new_pidfile).
+absl::Status WritePidfile(const std::string& path, const ProcessIdentity& identity);
+
 class Process {
  public:
   // Opens `pid` and proves it is the process `expected` describes (fields that are

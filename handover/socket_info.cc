@@ -83,8 +83,8 @@ bool HasNonPrintable(absl::string_view s) {
 }
 
 absl::string_view ReuseportColumn(const std::optional<bool>& reuseport) {
-  if (!reuseport.has_value()) return "reuseport?";
-  return *reuseport ? "reuseport" : "-";
+  if (!reuseport.has_value()) return "  reuseport unknown";
+  return *reuseport ? "  reuseport" : "";
 }
 
 // Length of the valid UTF-8 sequence starting at s[i], or 0 if it is not valid
@@ -128,7 +128,7 @@ std::string FormatSocket(const SocketInfo& s) {
                         : HasNonPrintable(s.address) ? absl::CHexEscape(s.address)
                                                      : s.address;
   std::string line =
-      absl::StrFormat("fd %d  %s  %s  %s  inode %d  %s", s.fd, proto, StateName(s.state), address,
+      absl::StrFormat("fd %d  %s  %s  %s  inode %d%s", s.fd, proto, StateName(s.state), address,
                       s.inode, ReuseportColumn(s.reuseport));
   if (!s.duplicate_fds.empty()) {
     absl::StrAppend(&line, "  dup fds ", absl::StrJoin(s.duplicate_fds, ","));

@@ -285,6 +285,8 @@ absl::StatusOr<UniqueFd> GetPeerPidfd(int fd) {
     return ErrnoError(err, absl::StrFormat("getsockopt(%d, SO_PEERPIDFD)", fd));
   }
   return UniqueFd(pidfd);
+}
+
 absl::Status Fsync(int fd) {
   if (::fsync(fd) != 0) {
     const int err = errno;

@@ -1,8 +1,6 @@
 #include <signal.h>
 #include <string.h>
 
-#include <optional>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
@@ -23,7 +21,7 @@ absl::Status WithExitCode(absl::Status status, int exit_code) {
 }
 
 int ExitCodeFor(const absl::Status& status) {
-  if (std::optional<absl::Cord> payload = status.GetPayload(kExitCodePayload)) {
+  if (auto payload = status.GetPayload(kExitCodePayload)) {
     int code = 0;
     if (absl::SimpleAtoi(std::string(*payload), &code)) return code;
   }

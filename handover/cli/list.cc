@@ -9,9 +9,8 @@ namespace handover::cli {
 
 absl::Status RunList(const CliOptions& options) {
   HANDOVER_ASSIGN_OR_RETURN(Process process, OpenTarget(options.target));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<SocketInfo> found, DiscoverSockets(process));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<SelectSpec> specs, ParseSelectSpecs(options.select));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<SocketInfo> selected, ApplySelect(specs, found));
+  HANDOVER_ASSIGN_OR_RETURN(std::vector<SocketInfo> selected,
+                            ListSockets(process, options.select));
   if (options.json) {
     std::cout << SocketsToJson(selected) << "\n";
     return absl::OkStatus();

@@ -49,7 +49,10 @@ int main(int argc, char** argv) {
   if (strcmp(mode, "exit") == 0) return 3;
   if (strcmp(mode, "fork_epoll") == 0) {
     const pid_t worker = fork();
-    if (worker == 0) RegisterAndWait();
+    if (worker == 0) {
+      RegisterAndWait();
+      _exit(0);
+    }
     WaitFor(SIGTERM);
     kill(worker, SIGTERM);
     waitpid(worker, nullptr, 0);

@@ -57,9 +57,9 @@ TEST(FormatSocketTest, InetLine) {
   s.reuseport = true;
   EXPECT_EQ(FormatSocket(s), "fd 3  tcp  listen  127.0.0.1:8080  inode 1234  reuseport");
   s.reuseport = false;
-  EXPECT_EQ(FormatSocket(s), "fd 3  tcp  listen  127.0.0.1:8080  inode 1234  -");
+  EXPECT_EQ(FormatSocket(s), "fd 3  tcp  listen  127.0.0.1:8080  inode 1234");
   s.reuseport.reset();
-  EXPECT_EQ(FormatSocket(s), "fd 3  tcp  listen  127.0.0.1:8080  inode 1234  reuseport?");
+  EXPECT_EQ(FormatSocket(s), "fd 3  tcp  listen  127.0.0.1:8080  inode 1234  reuseport unknown");
 }
 
 TEST(FormatSocketTest, UnixLineShowsTypeDuplicatesAndEscapes) {
