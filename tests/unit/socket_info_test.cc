@@ -72,7 +72,7 @@ TEST(FormatSocketTest, UnixLineShowsTypeDuplicatesAndEscapes) {
                .reuseport = false,
                .duplicate_fds = {9, 12}};
   EXPECT_EQ(FormatSocket(s),
-            "fd 7  unix seqpacket  listen  /run/x.sock  inode 99  -  dup fds 9,12");
+            "fd 7  unix seqpacket  listen  /run/x.sock  inode 99  dup fds 9,12");
   s.address = "/tmp/a\nb";
   EXPECT_THAT(FormatSocket(s), HasSubstr("/tmp/a\\nb"));
   EXPECT_THAT(FormatSocket(s), Not(HasSubstr("\n")));
