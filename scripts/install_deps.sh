@@ -9,12 +9,12 @@ packages=(
   libabsl-dev libgflags-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2
+  nginx-light  # tests/integration/exec_nginx_test.cc hands over a real nginx
 )
 for set_name in "$@"; do
   case "$set_name" in
-    nginx) packages+=(nginx-light) ;;
-    bench) packages+=(gnuplot-nox haproxy nginx-light) ;;
-    *) echo "install_deps.sh: unknown package set '$set_name' (known: nginx, bench)" >&2; exit 2 ;;
+    bench) packages+=(gnuplot-nox haproxy) ;;
+    *) echo "install_deps.sh: unknown package set '$set_name' (known: bench)" >&2; exit 2 ;;
   esac
 done
 
@@ -29,6 +29,18 @@ done
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
 echo "install_deps.sh: installing ${missing[*]}" >&2
+# Packaged servers (nginx, haproxy) must not start as system services on
+# install: the tests and benchmarks start their own, on loopback ports of their
+# choosing. policy-rc.d exit 101 tells invoke-rc.d "not now"; ours is removed after.
+policy=/usr/sbin/policy-rc.d
+added_policy=
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+  "${sudo[@]}" chmod +x "$policy"
+  added_policy=1
+fi
+remove_policy() { if [ -n "$added_policy" ]; then "${sudo[@]}" rm -f "$policy"; fi; }
+trap remove_policy EXIT
 "${sudo[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}" >/dev/null

@@ -204,6 +204,7 @@ class Loadgen {
       return ScheduleNext(s);
     }
     result_.latencies_us.push_back(absl::ToInt64Microseconds(absl::Now() - s.started));
+    if (result_.latencies_us.size() == 1 && o_.on_first_ok) o_.on_first_ok();
     if (o_.keepalive) return ScheduleNext(s);
     s.state = State::kClosing;
     (void)loop_->Watch(s.fd.get(), EPOLLIN);

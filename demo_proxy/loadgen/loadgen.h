@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ struct LoadgenOptions {
   double rate = 0;            // requests/s over all slots; 0: as fast as answers come
   int64_t max_requests = 0;   // 0: no limit
   absl::Duration timeout = absl::Seconds(2);  // per request
+  // Called once, after the first OK response: lets a caller wait until load is
+  // really flowing (demo_loadgen --print_started).
+  std::function<void()> on_first_ok;
 };
 
 enum class Outcome {

@@ -21,6 +21,7 @@ DEFINE_double(rate, 0, "requests per second in total; 0: as fast as possible");
 DEFINE_int64(max_requests, 0, "start at most this many requests; 0: no limit");
 DEFINE_int64(timeout_ms, 2000, "per-request timeout");
 DEFINE_bool(json, false, "print one JSON object instead of key=value");
+DEFINE_bool(print_started, false, "print a line 'started' after the first OK response");
 
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   options.rate = FLAGS_rate;
   options.max_requests = FLAGS_max_requests;
   options.timeout = absl::Milliseconds(FLAGS_timeout_ms);
+  if (FLAGS_print_started) options.on_first_ok = [] { handover::demo::PrintLine("started"); };
 
   absl::StatusOr<handover::demo::LoadgenResult> result = handover::demo::RunLoadgen(options);
   if (!result.ok()) {

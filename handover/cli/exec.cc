@@ -113,6 +113,9 @@ absl::StatusOr<SpawnedChild> StartNew(const CliOptions& o, const Takeover& t, Ex
   }
   r.new_pid = child->pid;
   r.spawn = absl::Now() - start;
+  LOG(INFO) << "started pid " << child->pid << " (" << o.command[0]
+            << "); waiting until it is ready (" << ReadyName(o.ready) << ", up to "
+            << absl::FormatDuration(o.ready_timeout) << ")";
   const absl::Time spawned = absl::Now();
   absl::Status ready = WaitReady(o, notify ? &*notify : nullptr, *child, t.sockets);
   r.ready = absl::Now() - spawned;
