@@ -87,6 +87,10 @@ struct SpawnRequest {
   // setsid(2) in the child: the new server leads its own session and process
   // group, so a terminal's Ctrl-C or hang-up aimed at the supervisor spares it.
   bool new_session = false;
+  // When >= 0 (borrowed): becomes the child's stdout and stderr, so the new
+  // server does not hold the caller's pipes open (a deploy pipeline reading
+  // the supervisor's output would otherwise wait as long as the server lives).
+  int output_fd = -1;
 };
 
 struct SpawnedChild {

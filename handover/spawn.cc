@@ -45,6 +45,7 @@ struct ChildPlan {
   std::vector<int> scratch;              // the child's high copies of `sources`
   int close_max = 0;                     // close() loop bound if close_range is missing
   bool new_session = false;              // setsid() before exec
+  int output_fd = -1;                    // becomes stdout + stderr when >= 0
 };
 
 // Written by the child to the error pipe when a step fails.
@@ -87,6 +88,7 @@ absl::Status BuildEnv(const SpawnRequest& r, const ActivationEnv& act, ChildPlan
 absl::Status Prepare(const SpawnRequest& r, ChildPlan& plan) {
   if (r.argv.empty()) return absl::InvalidArgumentError("SpawnWithFds: empty argv");
   plan.new_session = r.new_session;
+  plan.output_fd = r.output_fd;
   if (r.style == FdEnvStyle::kNginx && !r.names.empty()) {
     return absl::InvalidArgumentError("SpawnWithFds: the nginx style carries no names");
   }
@@ -160,9 +162,17 @@ void ResetSignals() {
     plan.scratch[i] = ::fcntl(plan.sources[i], F_DUPFD, high);
     if (plan.scratch[i] < 0) Fail(hi_pipe, ChildError::kMoveHigh, plan.sources[i]);
   }
+  int hi_output = -1;
+  if (plan.output_fd >= 0) {
+    hi_output = ::fcntl(plan.output_fd, F_DUPFD_CLOEXEC, high);
+    if (hi_output < 0) Fail(hi_pipe, ChildError::kMoveHigh, plan.output_fd);
+  }
   // 2. Place them; dup2 leaves the new fd without FD_CLOEXEC.
   for (int i = 0; i < n; ++i) {
     if (::dup2(plan.scratch[i], 3 + i) < 0) Fail(hi_pipe, ChildError::kPlace, 3 + i);
+  }
+  if (hi_output >= 0 && (::dup2(hi_output, 1) < 0 || ::dup2(hi_output, 2) < 0)) {
+    Fail(hi_pipe, ChildError::kPlace, 1);
   }
   if (::dup3(hi_pipe, 3 + n, O_CLOEXEC) < 0) Fail(hi_pipe, ChildError::kPlace, 3 + n);
   pipe_fd = 3 + n;

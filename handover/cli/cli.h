@@ -44,6 +44,8 @@ struct CliOptions {
   ReadyMode ready = ReadyMode::kNotify;
   absl::Duration ready_timeout;
   std::string new_pidfile;
+  std::string report_json;          // exec: also write the JSON report here
+  std::string command_output;       // exec: COMMAND's stdout+stderr go here
 };
 
 absl::Status RunList(const CliOptions& options);

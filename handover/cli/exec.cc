@@ -2,10 +2,12 @@
 // socket activation, wait until it is ready, and only then drain the old server.
 // If COMMAND fails or is not ready in time it is killed and the old server never
 // sees a signal: it keeps serving on the same sockets throughout.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <utility>
@@ -100,6 +102,12 @@ absl::StatusOr<SpawnedChild> StartNew(const CliOptions& o, const Takeover& t, Ex
     HANDOVER_ASSIGN_OR_RETURN(notify, NotifySocket::Create());
     req.extra_env.push_back(notify->EnvVar());
   }
+  UniqueFd output;
+  if (!o.command_output.empty()) {
+    HANDOVER_ASSIGN_OR_RETURN(output, sys::OpenAt(AT_FDCWD, o.command_output,
+                                                  O_WRONLY | O_CREAT | O_APPEND, 0640));
+    req.output_fd = output.get();
+  }
   for (const TakenSocket& s : t.sockets) {
     req.fds.push_back(s.fd.get());
     if (o.fd_env == FdEnvStyle::kSystemd) req.names.push_back(FdName(s.info));
@@ -126,6 +134,10 @@ absl::StatusOr<SpawnedChild> StartNew(const CliOptions& o, const Takeover& t, Ex
 void Print(const CliOptions& o, const ExecReport& r) {
   if (o.json) std::cout << FormatExecReportJson(r) << std::endl;
   else std::cout << FormatExecReportText(r) << std::flush;
+  if (o.report_json.empty()) return;
+  // For scripts: COMMAND inherits our stdout, so a pipe on it would stay open as
+  // long as the new server runs; a file is read once handover has exited.
+  std::ofstream(o.report_json) << FormatExecReportJson(r) << "\n";
 }
 
 }  // namespace
@@ -147,12 +159,10 @@ absl::Status RunExec(const CliOptions& o) {
   if (!child.ok()) {
     r.error = child.status();
     r.total = absl::Now() - start;
-    if (o.json) Print(o, r);
+    if (o.json || !o.report_json.empty()) Print(o, r);
     return child.status();
   }
   t.sockets.clear();  // COMMAND holds them now; our copies are not needed
-  absl::Status pidfile = WriteNewPidfile(o.new_pidfile, child->pid);
-  if (!pidfile.ok()) LOG(ERROR) << pidfile;  // the new server runs; report, go on
   TellSystemdMainPid(child->pid);
   const DrainOptions drain = {.signal = o.signal, .timeout = o.timeout,
                               .kill_after_timeout = o.kill_after_timeout,
@@ -160,6 +170,10 @@ absl::Status RunExec(const CliOptions& o) {
   const absl::Time drain_start = absl::Now();
   absl::StatusOr<DrainResult> d = Drain(t.process, drain);
   r.drain = absl::Now() - drain_start;
+  // After the drain: many servers (nginx among them) delete their pidfile when
+  // they exit, which would remove ours when both use the same path.
+  absl::Status pidfile = WriteNewPidfile(o.new_pidfile, child->pid);
+  if (!pidfile.ok()) LOG(ERROR) << pidfile;  // the new server runs; report, go on
   r.total = absl::Now() - start;
   if (d.ok()) r.old_exit = *d;
   r.result = d.ok() ? "ok" : "old_still_running";

@@ -33,6 +33,9 @@ DEFINE_int64(ready_timeout_ms, 10000, "exec: how long COMMAND may take to become
 DEFINE_string(drain_signal, "SIGTERM", "exec: the signal asking the old process to drain");
 DEFINE_int64(drain_timeout_ms, 30000, "exec: how long to wait for the old process to exit");
 DEFINE_string(new_pidfile, "", "exec: write COMMAND's pidfile here (atomic, identity format)");
+DEFINE_string(report_json, "", "exec: also write the JSON report to this file (for scripts)");
+DEFINE_string(command_output, "",
+              "exec: append COMMAND's stdout and stderr to this file (default: inherit ours)");
 
 // gflags reports a bad flag and calls this hook; its default is exit(1). Flag
 // errors are usage errors (exit 2); --help and --version keep their 0.
@@ -54,7 +57,8 @@ Commands:
           it is ready, then drain the old process; roll back if COMMAND fails
           [--select] [--fd_env=systemd|nginx] [--ready=notify|accepting|none]
           [--ready_timeout_ms=10000] [--drain_signal=SIGTERM] [--drain_timeout_ms=30000]
-          [--kill_after_timeout] [--new_pidfile=PATH] [--json] -- COMMAND [ARGS...]
+          [--kill_after_timeout] [--new_pidfile=PATH] [--json] [--report_json=PATH]
+          [--command_output=PATH] -- COMMAND [ARGS...]
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 permission denied, 4 not found,
             5 timed out (the old process still runs), 6 exec: COMMAND failed,
@@ -82,6 +86,8 @@ absl::Status ParseExecFlags(handover::cli::CliOptions& o) {
   if (!sig.ok()) return sig.status();
   o.signal = *sig;
   o.new_pidfile = FLAGS_new_pidfile;
+  o.report_json = FLAGS_report_json;
+  o.command_output = FLAGS_command_output;
   return absl::OkStatus();
 }
 
