@@ -81,22 +81,12 @@ absl::StatusOr<std::string> ReadSmallRegularFile(const std::string& path) {
   if (!fd.ok()) return fd.status();
   HANDOVER_ASSIGN_OR_RETURN(struct stat st, sys::Fstat(fd->get()));
   if (!S_ISREG(st.st_mode)) return absl::InvalidArgumentError("not a regular file");
-  std::string out;
-  char buf[kMaxPidfileBytes + 1];
-  for (;;) {
-    const ssize_t n = ::read(fd->get(), buf, sizeof(buf));
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) continue;
-      return ErrnoError(err, absl::StrFormat("read(%s)", path));
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMaxPidfileBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrFormat("larger than %d bytes: not a pidfile", kMaxPidfileBytes));
-    }
+  absl::StatusOr<std::string> text = sys::ReadAll(fd->get(), path, kMaxPidfileBytes);
+  if (absl::IsOutOfRange(text.status())) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("larger than %d bytes: not a pidfile", kMaxPidfileBytes));
   }
+  return text;
 }
 
 }  // namespace

@@ -94,17 +94,24 @@ absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags, 
 
 absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path) {
   HANDOVER_ASSIGN_OR_RETURN(UniqueFd fd, OpenAt(dir_fd, path, O_RDONLY));
+  return ReadAll(fd.get(), path);
+}
+
+absl::StatusOr<std::string> ReadAll(int fd, const std::string& what, size_t max_bytes) {
   std::string out;
   char buf[8192];
   for (;;) {
-    const ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    const ssize_t n = ::read(fd, buf, sizeof(buf));
     if (n < 0) {
       const int err = errno;
       if (err == EINTR) continue;
-      return ErrnoError(err, absl::StrFormat("read(%s)", path));
+      return ErrnoError(err, absl::StrFormat("read(%s)", what));
     }
     if (n == 0) return out;
     out.append(buf, static_cast<size_t>(n));
+    if (out.size() > max_bytes) {
+      return absl::OutOfRangeError(absl::StrFormat("%s: more than %d bytes", what, max_bytes));
+    }
   }
 }
 

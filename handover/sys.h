@@ -61,6 +61,11 @@ absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags, 
 // Reads a whole (small, e.g. /proc) file relative to dir_fd.
 absl::StatusOr<std::string> ReadFileAt(int dir_fd, const std::string& path);
 
+// Reads `fd` to EOF, retrying EINTR. `what` names it in errors. OUT_OF_RANGE when
+// it holds more than `max_bytes`.
+absl::StatusOr<std::string> ReadAll(int fd, const std::string& what,
+                                    size_t max_bytes = SIZE_MAX);
+
 // readlinkat(2), any length.
 absl::StatusOr<std::string> ReadLinkAt(int dir_fd, const std::string& path);
 
