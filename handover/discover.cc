@@ -245,7 +245,7 @@ absl::StatusOr<std::vector<SocketInfo>> DiscoverSockets(int pidfd, int proc_dir,
 
 absl::StatusOr<std::vector<SocketInfo>> DiscoverSockets(const Process& process,
                                                         const DiscoverOptions& options) {
-  return DiscoverSockets(process.pidfd(), process.proc_dir(), options);
+  return DiscoverSockets(process.fd_pidfd(), process.fd_dir(), options);
 }
 
 }  // namespace handover

@@ -24,7 +24,7 @@ absl::StatusOr<std::vector<SocketInfo>> ListSockets(const Process& process,
   const std::string who = absl::StrFormat("pid %d (%s)", process.pid(), process.comm());
   absl::StatusOr<std::vector<SocketInfo>> found = DiscoverSockets(process, options);
   if (!found.ok()) {
-    return WithContext(ExplainPermissionDenied(found.status(), process.proc_dir()),
+    return WithContext(ExplainPermissionDenied(found.status(), process.fd_dir()),
                        "listing the sockets of " + who);
   }
   HANDOVER_ASSIGN_OR_RETURN(std::vector<SelectSpec> specs, ParseSelectSpecs(select));
@@ -47,7 +47,7 @@ absl::StatusOr<Takeover> TakeOver(const Target& target, const TakeoverOptions& o
         "%s holds no listening or bound sockets: nothing to take over", who));
   }
   absl::StatusOr<std::vector<TakenSocket>> taken =
-      TakeSockets(process.pidfd(), process.proc_dir(), selected);
+      TakeSockets(process.fd_pidfd(), process.fd_dir(), selected);
   if (!taken.ok()) return WithContext(taken.status(), "taking over " + who);
   return Takeover{.process = std::move(process),
                   .sockets = *std::move(taken),

@@ -268,7 +268,37 @@ absl::StatusOr<Process> Process::Open(pid_t pid, const Pidfile& expected) {
         "stale",
         pid, *p.identity_.pidfs_inode, *expected.pidfs_inode));
   }
+  // 5. A zombie leader of a live process (the pidfd is not readable: checked
+  // above): its descriptors are reachable only through another thread.
+  if (stat->state == 'Z') HANDOVER_RETURN_IF_ERROR(WithContext(p.AdoptLiveThread(), context));
   return p;
+}
+
+absl::Status Process::AdoptLiveThread() {
+  constexpr unsigned int kPidfdThread = O_EXCL;  // PIDFD_THREAD, Linux >= 6.9
+  HANDOVER_ASSIGN_OR_RETURN(std::vector<std::string> tids, sys::ListDirAt(proc_dir(), "task"));
+  for (const std::string& name : tids) {
+    pid_t tid = 0;
+    if (!absl::SimpleAtoi(name, &tid) || tid == pid()) continue;
+    absl::StatusOr<UniqueFd> thread = sys::PidfdOpen(tid, kPidfdThread);
+    if (absl::IsInvalidArgument(thread.status())) {
+      return absl::UnimplementedError(absl::StrFormat(
+          "pid %d's main thread has exited; its other threads hold the descriptors, and "
+          "reaching them needs PIDFD_THREAD (Linux 6.9 or later): %s",
+          pid(), thread.status().message()));
+    }
+    if (!thread.ok()) continue;  // that thread exited meanwhile
+    absl::StatusOr<UniqueFd> dir = sys::OpenAt(proc_dir(), absl::StrCat("task/", tid),
+                                               O_RDONLY | O_DIRECTORY);
+    // Alive after opening the directory: the directory is that thread's.
+    absl::StatusOr<bool> exited = sys::WaitReadable(thread->get(), absl::Now());
+    if (!dir.ok() || !exited.ok() || *exited) continue;
+    thread_pidfd_ = *std::move(thread);
+    thread_dir_ = *std::move(dir);
+    return absl::OkStatus();
+  }
+  return absl::NotFoundError(
+      absl::StrFormat("pid %d's main thread has exited and no other thread is alive", pid()));
 }
 
 absl::StatusOr<Process> Process::OpenPidfile(const std::string& path) {

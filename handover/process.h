@@ -111,12 +111,26 @@ class Process {
   const ProcessIdentity& identity() const { return identity_; }
   const std::string& comm() const { return comm_; }
 
+  // The pidfd and /proc directory to list and copy descriptors through
+  // (borrowed). Normally pidfd() and proc_dir(). When the main thread has exited
+  // while other threads live, /proc/PID/fd is empty and pidfd_getfd on the
+  // process pidfd fails with ESRCH: then these are a live thread's pidfd
+  // (PIDFD_THREAD, Linux >= 6.9) and its /proc/PID/task/TID directory, which has
+  // the same fd table and network namespace. Signal and wait with pidfd().
+  int fd_pidfd() const { return thread_pidfd_.valid() ? thread_pidfd_.get() : pidfd_.get(); }
+  int fd_dir() const { return thread_dir_.valid() ? thread_dir_.get() : proc_dir_.get(); }
+
  private:
   Process() = default;
+  // The leader is a zombie but the process lives: adopt a live thread (above).
+  absl::Status AdoptLiveThread();
+
   ProcessIdentity identity_;
   std::string comm_;
   UniqueFd pidfd_;
   UniqueFd proc_dir_;
+  UniqueFd thread_pidfd_;
+  UniqueFd thread_dir_;
 };
 
 }  // namespace handover

@@ -308,17 +308,26 @@ absl::StatusOr<UniqueFd> AbstractListenerInOurNetns(const std::string& name) {
 TEST_P(OtherNetnsTest, FindsTheTargetsSocketsNotOursOnTheSamePorts) {
   if (::geteuid() != 0) GTEST_SKIP() << "needs root to unshare a network namespace";
   const std::string abstract = AbstractName("netns");
+  // Ours first: a TCP and a UDP socket on one port and an abstract name, in OUR
+  // namespace. The target then binds the same port and name in its new one.
+  UniqueFd tcp, udp;
+  uint16_t port = 0;
+  for (int attempt = 0; attempt < 20 && !udp.valid(); ++attempt) {
+    ASSERT_OK_AND_ASSIGN(tcp, ListenInOurNetns(AF_INET, SOCK_STREAM, 0));
+    ASSERT_OK_AND_ASSIGN(sys::SockAddr addr, sys::GetSockName(tcp.get()));
+    port = ntohs(reinterpret_cast<const sockaddr_in*>(addr.get())->sin_port);
+    absl::StatusOr<UniqueFd> u = ListenInOurNetns(AF_INET, SOCK_DGRAM, port);
+    if (u.ok()) udp = *std::move(u);  // else that UDP port is taken here: try another
+  }
+  ASSERT_TRUE(udp.valid()) << "no port free for both TCP and UDP";
+  ASSERT_OK_AND_ASSIGN(UniqueFd unix_listener, AbstractListenerInOurNetns(abstract));
   absl::StatusOr<Target> started =
-      StartHolder({"--netns", "--tcp=1", "--udp=1", absl::StrCat("--abstract=", abstract)});
+      StartHolder({"--netns", "--tcp=1", "--udp=1", absl::StrCat("--port=", port),
+                   absl::StrCat("--abstract=", abstract)});
   if (!started.ok()) GTEST_SKIP() << "fd_holder --netns failed: " << started.status();
   Target& t = *started;
   ASSERT_EQ(t.printed.size(), 3u);
-  // The same port and abstract name, bound again in OUR namespace.
-  ASSERT_OK_AND_ASSIGN(UniqueFd tcp,
-                       ListenInOurNetns(AF_INET, SOCK_STREAM, PortOf(t.printed[0].address)));
-  ASSERT_OK_AND_ASSIGN(UniqueFd udp,
-                       ListenInOurNetns(AF_INET, SOCK_DGRAM, PortOf(t.printed[1].address)));
-  ASSERT_OK_AND_ASSIGN(UniqueFd unix_listener, AbstractListenerInOurNetns(abstract));
+  EXPECT_EQ(PortOf(t.printed[0].address), port);
   ASSERT_OK_AND_ASSIGN(struct stat netns_before,
                        sys::FstatAt(AT_FDCWD, "/proc/thread-self/ns/net", 0));
 

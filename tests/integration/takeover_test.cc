@@ -6,11 +6,15 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstring>
 
 #include "absl/cleanup/cleanup.h"
 #include "gtest/gtest.h"
@@ -103,9 +107,32 @@ TEST(TakeOverTest, WorksOnATargetInAnotherNetworkNamespace) {
   ASSERT_EQ(t.sockets.size(), 2u);
   EXPECT_EQ(t.sockets[0].info.inode, holder->sockets[0].inode);
   EXPECT_EQ(t.sockets[1].info.inode, holder->sockets[1].inode);
-  // The copy is still the socket in the other namespace: nothing listens on that
-  // port in ours.
-  EXPECT_FALSE(ConnectTcp4(holder->sockets[0].port).valid());
+  // The copy is still the socket in the target's namespace, not ours.
+  UniqueFd sock_ns(::ioctl(t.sockets[0].fd.get(), SIOCGSKNS));
+  ASSERT_TRUE(sock_ns.valid()) << ::strerror(errno);
+  ASSERT_OK_AND_ASSIGN(struct stat sock_ns_st, sys::Fstat(sock_ns.get()));
+  ASSERT_OK_AND_ASSIGN(struct stat ours, sys::FstatAt(AT_FDCWD, "/proc/self/ns/net", 0));
+  ASSERT_OK_AND_ASSIGN(struct stat theirs,
+                       sys::FstatAt(t.process.proc_dir(), "ns/net", 0));
+  EXPECT_NE(sock_ns_st.st_ino, ours.st_ino);
+  EXPECT_EQ(sock_ns_st.st_ino, theirs.st_ino);
+}
+
+TEST(TakeOverTest, TakesSocketsOfAProcessWhoseMainThreadExited) {
+  // The leader is a zombie; another thread keeps the process and its fd table.
+  absl::StatusOr<FdHolder> holder = StartFdHolder({"--tcp=2", "--exit_main_thread"});
+  ASSERT_OK(holder.status());
+  absl::StatusOr<Process> process = Process::Open(holder->child.pid());
+  if (absl::IsUnimplemented(process.status())) GTEST_SKIP() << process.status();  // < 6.9
+  ASSERT_OK(process.status());
+  EXPECT_NE(process->fd_pidfd(), process->pidfd());
+  ASSERT_OK_AND_ASSIGN(Takeover t, TakeOver({.pid = holder->child.pid()}));
+  ASSERT_EQ(t.sockets.size(), 2u);
+  EXPECT_EQ(t.sockets[0].info.inode, holder->sockets[0].inode);
+  EXPECT_EQ(t.sockets[1].info.inode, holder->sockets[1].inode);
+  // Signalling and waiting still use the process pidfd: SIGTERM ends it.
+  ASSERT_OK_AND_ASSIGN(DrainResult d, Drain(t.process, {.timeout = absl::Seconds(10)}));
+  EXPECT_TRUE(d.exited);
 }
 
 TEST(TakeOverTest, ExitedTargetIsNotFound) {

@@ -11,7 +11,9 @@
 #include <grp.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
@@ -44,6 +46,10 @@ DEFINE_bool(nondumpable, false, "prctl(PR_SET_DUMPABLE, 0) after binding");
 DEFINE_int32(drop_to_uid, -1, "after binding, setresuid/setresgid to this id WITHOUT exec");
 DEFINE_string(pidfile, "", "write 'PID' to this path before 'ready'");
 DEFINE_int32(listen_backlog, 128, "listen() backlog");
+DEFINE_int32(port, 0, "port for the --tcp/--tcp6/--udp/--udp6 sockets (0: any free one)");
+DEFINE_bool(exit_main_thread, false,
+            "after binding, the main thread exits (pthread_exit) and a second thread prints "
+            "'ready' once it is gone (needs PIDFD_THREAD, Linux >= 6.9) and waits for SIGTERM");
 
 namespace {
 
@@ -156,6 +162,36 @@ void HoldNoise() {
   if (::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) < 0) Die("socket");
 }
 
+// The main thread leaves; a second thread waits until it is gone, says "ready"
+// and waits for SIGTERM. pthread_join wakes when the main thread clears its tid
+// (a futex wake early in exit); the leader turns into a zombie a few steps
+// later, and no event marks that, so the thread yields until /proc shows 'Z'.
+[[noreturn]] void ExitMainThread() {
+  static pthread_t main_thread = ::pthread_self();
+  pthread_t t;
+  ::pthread_create(&t, nullptr, [](void*) -> void* {
+    ::pthread_join(main_thread, nullptr);
+    for (;;) {
+      char buf[512] = {};
+      const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+      const ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+      ::close(fd);
+      const char* end = n > 0 ? ::strrchr(buf, ')') : nullptr;
+      if (end != nullptr && end[1] == ' ' && end[2] == 'Z') break;
+      ::sched_yield();
+    }
+    ::printf("ready\n");
+    ::fflush(stdout);
+    sigset_t wait_set;
+    ::sigemptyset(&wait_set);
+    ::sigaddset(&wait_set, SIGTERM);
+    int sig = 0;
+    ::sigwait(&wait_set, &sig);
+    ::exit(0);
+  }, nullptr);
+  ::pthread_exit(nullptr);
+}
+
 std::vector<std::string> List(const std::string& flag) {
   if (flag.empty()) return {};
   return absl::StrSplit(flag, ',');
@@ -177,10 +213,10 @@ int main(int argc, char** argv) {
     BringLoopbackUp();
   }
   if (FLAGS_noise) HoldNoise();
-  for (int i = 0; i < FLAGS_tcp; ++i) Print(Inet(AF_INET, SOCK_STREAM, false, 0), "tcp");
-  for (int i = 0; i < FLAGS_tcp6; ++i) Print(Inet(AF_INET6, SOCK_STREAM, false, 0), "tcp6");
-  for (int i = 0; i < FLAGS_udp; ++i) Print(Inet(AF_INET, SOCK_DGRAM, false, 0), "udp");
-  for (int i = 0; i < FLAGS_udp6; ++i) Print(Inet(AF_INET6, SOCK_DGRAM, false, 0), "udp6");
+  for (int i = 0; i < FLAGS_tcp; ++i) Print(Inet(AF_INET, SOCK_STREAM, false, static_cast<uint16_t>(FLAGS_port)), "tcp");
+  for (int i = 0; i < FLAGS_tcp6; ++i) Print(Inet(AF_INET6, SOCK_STREAM, false, static_cast<uint16_t>(FLAGS_port)), "tcp6");
+  for (int i = 0; i < FLAGS_udp; ++i) Print(Inet(AF_INET, SOCK_DGRAM, false, static_cast<uint16_t>(FLAGS_port)), "udp");
+  for (int i = 0; i < FLAGS_udp6; ++i) Print(Inet(AF_INET6, SOCK_DGRAM, false, static_cast<uint16_t>(FLAGS_port)), "udp6");
   uint16_t group_port = 0;
   for (int i = 0; i < FLAGS_reuseport; ++i) {
     const int fd = Inet(AF_INET, SOCK_STREAM, true, group_port);
@@ -210,6 +246,7 @@ int main(int argc, char** argv) {
     ::fprintf(f, "%d\n", ::getpid());
     ::fclose(f);
   }
+  if (FLAGS_exit_main_thread) ExitMainThread();
   ::printf("ready\n");
   ::fflush(stdout);
   int sig = 0;
