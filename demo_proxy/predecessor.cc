@@ -141,7 +141,8 @@ Retirement::Retirement(EventLoop* loop, Stats* stats, Predecessor old, RetireOpt
 }
 
 Retirement::~Retirement() {
-  if (watching_) (void)loop_->Remove(old_.process.pidfd());
+  // We stop first (drained or stopped ourselves): report the old one as still there.
+  if (!done_ && watching_) Finish("running");
   loop_->Cancel(kill_timer_);
   loop_->Cancel(give_up_timer_);
 }

@@ -70,7 +70,9 @@ struct RetireOptions {
 // first round it sends options.signal through the pidfd, registers the pidfd for
 // EPOLLIN (readable once the old instance has exited), sends SIGKILL at kill_after,
 // and stops watching give_up_after_kill later. When it is over it prints the summary
-// line (see SummaryLine) on stdout and logs it. Destroying it stops watching.
+// line (see SummaryLine) on stdout and logs it. Destroying it stops watching; if the
+// old instance was signalled but had not exited yet (this instance is itself being
+// drained first), the summary is printed then, with old_status=running.
 class Retirement {
  public:
   static std::unique_ptr<Retirement> Start(EventLoop* loop, Stats* stats, Predecessor old,
@@ -104,7 +106,8 @@ class Retirement {
 // "handover mode=pidfd sockets=2 claimed=2 takeover_us=180 old_pid=42 old_exit_us=5230
 //  old_status=exit_0 fallback=0": old_status is exit_N, signal_N, killed (we sent
 // SIGKILL), exited (gone, status unknown: its parent has not reaped it yet) or
-// running (still there after the SIGKILL grace; -1 for old_exit_us).
+// running (still there after the SIGKILL grace, or when we stopped watching first;
+// old_exit_us is -1 then).
 std::string SummaryLine(const Predecessor& old, size_t claimed, absl::Duration old_exit,
                         const std::string& status);
 
