@@ -2,6 +2,7 @@
 // loopback: pidfd_getfd (--takeover_pid), SCM_RIGHTS (--control_socket /
 // --takeover_scm), and the pidfd -> SCM_RIGHTS fallback. Every wait is on a
 // readiness line, a summary line or a pidfd; no sleeps, no fixed ports or paths.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,6 +103,9 @@ class DemoProxyHandoverTest : public ::testing::TestWithParam<Mode> {
   std::string control_;
 };
 
+// Tests that only make sense for pidfd_getfd.
+class DemoProxyPidfdHandoverTest : public DemoProxyHandoverTest {};
+
 // The "handover ..." line of `successor`, parsed; old_status kept as text.
 struct Summary {
   std::map<std::string, int64_t> counters;
@@ -196,9 +200,9 @@ TEST_P(DemoProxyHandoverTest, OldInstanceDrainTimeoutClosesAConnectionThatNeverE
 
 // An old instance that does not react (SIGSTOPped: SIGTERM stays pending) is
 // SIGKILLed at --old_kill_after_ms, from the successor's event loop.
-TEST_P(DemoProxyHandoverTest, KillsAnOldInstanceThatDoesNotExitInTime) {
+// (pidfd only: a stopped instance cannot answer SCM_RIGHTS.)
+TEST_P(DemoProxyPidfdHandoverTest, KillsAnOldInstanceThatDoesNotExitInTime) {
   ASSERT_OK_AND_ASSIGN(DemoProcess old, StartFirst());
-  if (GetParam() == Mode::kScm) GTEST_SKIP() << "a stopped instance cannot answer SCM_RIGHTS";
   ASSERT_OK(old.process.Signal(SIGSTOP));
   ASSERT_OK_AND_ASSIGN(DemoProcess next, HandOver(old, old.address, {"--old_kill_after_ms=200"}));
   Summary s = ReadSummary(next);
@@ -209,8 +213,65 @@ TEST_P(DemoProxyHandoverTest, KillsAnOldInstanceThatDoesNotExitInTime) {
   EXPECT_OK(HttpExchange(c.get(), kGet));
 }
 
+// Sockets taken but not claimed by --listen are closed (our copy) and logged, as
+// tableflip and HAProxy do; the old instance's control socket is never served.
+TEST_P(DemoProxyHandoverTest, ClosesAndLogsSocketsThatListenDoesNotClaim) {
+  ASSERT_OK_AND_ASSIGN(DemoProcess old, StartFirst({"--listen=127.0.0.1:0,127.0.0.1:0"}));
+  SpawnOptions base{.capture_stderr = true};
+  ASSERT_OK_AND_ASSIGN(DemoProcess next, HandOver(old, old.address, {}, base));
+  Summary s = ReadSummary(next);
+  std::cout << s.line << "\n";
+  // pidfd takes every listening socket (2 + the control socket), SCM gets the 2 served.
+  EXPECT_EQ(s.counters["sockets"], GetParam() == Mode::kPidfd ? 3 : 2);
+  EXPECT_EQ(s.counters["claimed"], 1);
+  ASSERT_OK(next.process.Signal(SIGTERM));
+  ASSERT_OK_AND_ASSIGN(std::string stats, ReadLineStartingWith(next.process, "stats "));
+  EXPECT_EQ(ParseCounters(stats)["unclaimed_closed"], s.counters["sockets"] - 1);
+  ASSERT_OK_AND_ASSIGN(std::string err, next.process.ReadStderr());
+  EXPECT_THAT(err, HasSubstr("not claimed by --listen"));
+  if (GetParam() == Mode::kPidfd) {
+    EXPECT_THAT(err, HasSubstr("control socket"));
+  }
+}
+
+// A unix listener handed on keeps its path: the old instance's drain closes its
+// copy but never unlinks the path, so clients reach the new instance at once.
+TEST_P(DemoProxyHandoverTest, UnixListenerKeepsItsPathAcrossTheHandover) {
+  const std::string path = dir_ + "/web.sock";
+  ASSERT_OK_AND_ASSIGN(DemoProcess old, StartFirst({"--listen=unix:" + path}));
+  ASSERT_EQ(old.address, "unix:" + path);
+  ASSERT_OK_AND_ASSIGN(DemoProcess next, HandOver(old, old.address));
+  Summary s = ReadSummary(next);
+  std::cout << s.line << "\n";
+  EXPECT_THAT(old.process.WaitExitCode(), IsOkAndHolds(0));
+  struct stat st;
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << "the old instance unlinked " << path;
+  ASSERT_OK_AND_ASSIGN(UniqueFd c, ConnectTo(old.address));
+  EXPECT_OK(HttpExchange(c.get(), kGet));
+  ::unlink(path.c_str());
+}
+
+// --pidfile publishes "PID STARTTIME PIDFS_INODE"; --takeover_pidfile reads and
+// proves it, and the successor replaces the file with its own identity.
+TEST_P(DemoProxyPidfdHandoverTest, TakesOverThroughAPidfileAndRewritesIt) {
+  const std::string pidfile = dir_ + "/proxy.pid";
+  ASSERT_OK_AND_ASSIGN(DemoProcess old, StartFirst({"--pidfile=" + pidfile}));
+  ASSERT_OK_AND_ASSIGN(std::string before, sys::ReadFileAt(AT_FDCWD, pidfile));
+  EXPECT_TRUE(absl::StartsWith(before, absl::StrCat(old.process.pid(), " "))) << before;
+  ASSERT_OK_AND_ASSIGN(DemoProcess next, testing::StartProxy(
+      {"--listen=" + old.address, "--backend=" + backend_->address,
+       "--takeover_pidfile=" + pidfile, "--pidfile=" + pidfile}));
+  Summary s = ReadSummary(next);
+  EXPECT_EQ(s.counters["old_pid"], old.process.pid());
+  ASSERT_OK_AND_ASSIGN(std::string after, sys::ReadFileAt(AT_FDCWD, pidfile));
+  EXPECT_TRUE(absl::StartsWith(after, absl::StrCat(next.process.pid(), " "))) << after;
+  ::unlink(pidfile.c_str());
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, DemoProxyHandoverTest,
                          ::testing::Values(Mode::kPidfd, Mode::kScm), ParamName);
+INSTANTIATE_TEST_SUITE_P(Modes, DemoProxyPidfdHandoverTest, ::testing::Values(Mode::kPidfd),
+                         ParamName);
 
 // A long transfer started before the handover (several MB to a slow reader) ends
 // intact after it: the old instance keeps relaying it while it drains.
