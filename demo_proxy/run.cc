@@ -39,6 +39,16 @@ void Announce(const std::vector<Listener>& listeners) {
   }
 }
 
+// "listening fd=N ADDRESS" per listener, then "ready": tests and scripts wait for it.
+void PrintReady(const Proxy& proxy) {
+  const std::vector<int> fds = proxy.listener_fds();
+  const std::vector<std::string> addresses = proxy.listener_addresses();
+  for (size_t i = 0; i < fds.size(); ++i) {
+    PrintLine(absl::StrFormat("listening fd=%d %s", fds[i], addresses[i]));
+  }
+  PrintLine("ready");
+}
+
 }  // namespace
 
 absl::Status RunProxy(const ProxyOptions& options) {
@@ -67,14 +77,7 @@ absl::Status RunProxy(const ProxyOptions& options) {
   if (!options.pidfile.empty()) {
     HANDOVER_RETURN_IF_ERROR(WithContext(WritePidfile(options.pidfile), "--pidfile"));
   }
-  if (options.print_ready) {
-    const std::vector<int> fds = proxy.listener_fds();
-    const std::vector<std::string> addresses = proxy.listener_addresses();
-    for (size_t i = 0; i < fds.size(); ++i) {
-      PrintLine(absl::StrFormat("listening fd=%d %s", fds[i], addresses[i]));
-    }
-    PrintLine("ready");
-  }
+  if (options.print_ready) PrintReady(proxy);
   HANDOVER_RETURN_IF_ERROR(WithContext(NotifyReady(), "NOTIFY_SOCKET"));
   std::unique_ptr<Retirement> retirement;
   if (opened.predecessor.has_value()) {
