@@ -15,8 +15,7 @@
 
 namespace handover::demo {
 
-absl::StatusOr<std::unique_ptr<ControlSocket>> ControlSocket::Start(EventLoop* loop,
-                                                                    Stats* stats,
+absl::StatusOr<std::unique_ptr<ControlSocket>> ControlSocket::Start(EventLoop* loop, Stats* stats,
                                                                     const Proxy* proxy,
                                                                     const std::string& path) {
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());

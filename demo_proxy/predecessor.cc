@@ -43,9 +43,9 @@ absl::StatusOr<Predecessor> TakeByPidfd(Process process, const std::string& sele
 absl::StatusOr<Process> ProveServer(const ScmFetchResult& r, std::optional<Process> expected,
                                     const std::string& path) {
   if (expected.has_value() && r.peer_pid != expected->pid()) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "control socket %s is served by pid %d, not by the old instance pid %d", path,
-        r.peer_pid, expected->pid()));
+    return absl::FailedPreconditionError(
+        absl::StrFormat("control socket %s is served by pid %d, not by the old instance pid %d",
+                        path, r.peer_pid, expected->pid()));
   }
   std::optional<Process> process = std::move(expected);
   if (!process.has_value()) {
@@ -53,8 +53,8 @@ absl::StatusOr<Process> ProveServer(const ScmFetchResult& r, std::optional<Proce
     if (!opened.ok()) return WithContext(opened.status(), "control socket " + path + " server");
     process.emplace(*std::move(opened));
   }
-  HANDOVER_ASSIGN_OR_RETURN(bool exited, sys::WaitReadable(r.peer_pidfd.get(),
-                                                           absl::InfinitePast()));
+  HANDOVER_ASSIGN_OR_RETURN(bool exited,
+                            sys::WaitReadable(r.peer_pidfd.get(), absl::InfinitePast()));
   if (exited) {
     return absl::NotFoundError(absl::StrFormat(
         "the server of control socket %s (pid %d) exited during the handover", path, r.peer_pid));
@@ -66,8 +66,7 @@ absl::StatusOr<Predecessor> FetchByScm(const PredecessorSource& source,
                                        std::optional<Process> expected, absl::Time start) {
   absl::StatusOr<ScmFetchResult> r = FetchListeners(source.scm_path, source.scm_timeout);
   if (!r.ok()) return WithContext(r.status(), "--takeover_scm=" + source.scm_path);
-  HANDOVER_ASSIGN_OR_RETURN(Process process,
-                            ProveServer(*r, std::move(expected), source.scm_path));
+  HANDOVER_ASSIGN_OR_RETURN(Process process, ProveServer(*r, std::move(expected), source.scm_path));
   Predecessor out{.mode = "scm", .process = std::move(process), .fds = std::move(r->fds)};
   out.sockets = out.fds.size();
   out.takeover = absl::Now() - start;
@@ -96,10 +95,8 @@ absl::StatusOr<std::optional<Predecessor>> TakeFromPredecessor(const Predecessor
   }
   HANDOVER_ASSIGN_OR_RETURN(Process process,
                             OpenTarget({.pid = source.pid, .pidfile = source.pidfile}));
-  // Opening and proving needs no privilege; taking may be refused. Keep a second
-  // handle on the proven process to check the SCM_RIGHTS server against it.
-  HANDOVER_ASSIGN_OR_RETURN(Process again, Process::Open(process.pid(), {
-      .pid = process.pid(), .start_time = process.identity().start_time}));
+  // Opening and proving needs no privilege; taking may be refused.
+  const ProcessIdentity proven = process.identity();
   absl::StatusOr<Predecessor> taken = TakeByPidfd(std::move(process), source.select, start);
   if (taken.ok()) return std::optional<Predecessor>(*std::move(taken));
   if (taken.status().code() != absl::StatusCode::kPermissionDenied || source.scm_path.empty()) {
@@ -108,7 +105,11 @@ absl::StatusOr<std::optional<Predecessor>> TakeFromPredecessor(const Predecessor
   const std::string reason(taken.status().message());
   LOG(WARNING) << "pidfd takeover refused; falling back to SCM_RIGHTS at " << source.scm_path
                << ": " << reason;
-  HANDOVER_ASSIGN_OR_RETURN(Predecessor p, FetchByScm(source, std::move(again), start));
+  // The same process again (start time checked), to hold the SCM_RIGHTS server to it.
+  absl::StatusOr<Process> again =
+      Process::Open(proven.pid, {.pid = proven.pid, .start_time = proven.start_time});
+  if (!again.ok()) return WithContext(again.status(), "after the pidfd takeover was refused");
+  HANDOVER_ASSIGN_OR_RETURN(Predecessor p, FetchByScm(source, *std::move(again), start));
   p.fallback_reason = reason;
   return std::optional<Predecessor>(std::move(p));
 }
@@ -119,8 +120,8 @@ std::string SummaryLine(const Predecessor& old, size_t claimed, absl::Duration o
   return absl::StrFormat(
       "handover mode=%s sockets=%d claimed=%d takeover_us=%d old_pid=%d old_exit_us=%d "
       "old_status=%s fallback=%d",
-      old.mode, old.sockets, claimed, absl::ToInt64Microseconds(old.takeover),
-      old.process.pid(), exit_us, status, old.fallback_reason.empty() ? 0 : 1);
+      old.mode, old.sockets, claimed, absl::ToInt64Microseconds(old.takeover), old.process.pid(),
+      exit_us, status, old.fallback_reason.empty() ? 0 : 1);
 }
 
 std::unique_ptr<Retirement> Retirement::Start(EventLoop* loop, Stats* stats, Predecessor old,
@@ -159,9 +160,8 @@ void Retirement::SendDrainSignal() {
   // Level-triggered EPOLLIN on a pidfd: readable once the whole thread group has
   // exited (Linux >= 5.3), also for a process that is not our child. An already
   // exited process is readable at once.
-  const absl::Status added = loop_->Add(pidfd, EPOLLIN, [this](uint32_t) {
-    Finish(ExitStatusText(old_.process.pidfd(), killed_));
-  });
+  const absl::Status added = loop_->Add(
+      pidfd, EPOLLIN, [this](uint32_t) { Finish(ExitStatusText(old_.process.pidfd(), killed_)); });
   if (!added.ok()) {
     LOG(WARNING) << "cannot watch the old instance's pidfd: " << added;
     return Finish("running");
@@ -179,8 +179,10 @@ void Retirement::OnKillDeadline() {
   ++stats_->old_killed;
   const absl::Status sent = sys::PidfdSendSignal(old_.process.pidfd(), SIGKILL);
   if (!sent.ok()) LOG(WARNING) << sent;
-  give_up_timer_ = loop_->RunAt(absl::Now() + options_.give_up_after_kill,
-                                [this] { give_up_timer_ = 0; Finish("running"); });
+  give_up_timer_ = loop_->RunAt(absl::Now() + options_.give_up_after_kill, [this] {
+    give_up_timer_ = 0;
+    Finish("running");
+  });
 }
 
 void Retirement::Finish(const std::string& status) {

@@ -35,10 +35,10 @@ namespace handover::demo {
 // Where the old instance is. Both a pidfd source (pid or pidfile) and scm_path may be
 // given: pidfd_getfd is tried first, SCM_RIGHTS only when it is refused.
 struct PredecessorSource {
-  pid_t pid = 0;              // --takeover_pid
-  std::string pidfile;        // --takeover_pidfile
-  std::string select;         // --takeover_select (pidfd only; empty = every socket)
-  std::string scm_path;       // --takeover_scm: the old instance's --control_socket
+  pid_t pid = 0;         // --takeover_pid
+  std::string pidfile;   // --takeover_pidfile
+  std::string select;    // --takeover_select (pidfd only; empty = every socket)
+  std::string scm_path;  // --takeover_scm: the old instance's --control_socket
   absl::Duration scm_timeout = absl::Seconds(2);
 };
 
@@ -61,8 +61,8 @@ struct Predecessor {
 absl::StatusOr<std::optional<Predecessor>> TakeFromPredecessor(const PredecessorSource& source);
 
 struct RetireOptions {
-  int signal = SIGTERM;                          // the drain request
-  absl::Duration kill_after = absl::Seconds(35); // then SIGKILL
+  int signal = SIGTERM;                           // the drain request
+  absl::Duration kill_after = absl::Seconds(35);  // then SIGKILL
   absl::Duration give_up_after_kill = absl::Seconds(5);
 };
 
@@ -84,8 +84,7 @@ class Retirement {
   bool done() const { return done_; }
 
  private:
-  Retirement(EventLoop* loop, Stats* stats, Predecessor old, RetireOptions options,
-             size_t claimed);
+  Retirement(EventLoop* loop, Stats* stats, Predecessor old, RetireOptions options, size_t claimed);
   void SendDrainSignal();
   void OnKillDeadline();
   void Finish(const std::string& status);

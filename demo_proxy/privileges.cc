@@ -26,7 +26,8 @@ absl::Status DropPrivileges(const std::string& user) {
     std::vector<char> buf(16384);
     const int err = ::getpwnam_r(user.c_str(), &pw, buf.data(), buf.size(), &found);
     if (err != 0) return ErrnoError(err, absl::StrFormat("getpwnam_r(%s)", user));
-    if (found == nullptr) return absl::NotFoundError(absl::StrFormat("--user=%s: no such user", user));
+    if (found == nullptr)
+      return absl::NotFoundError(absl::StrFormat("--user=%s: no such user", user));
     uid = pw.pw_uid;
     gid = pw.pw_gid;
   }

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_format.h"
 #include "demo_proxy/address.h"
+#include "demo_proxy/control.h"
 #include "demo_proxy/drain.h"
 #include "demo_proxy/event_loop.h"
-#include "demo_proxy/control.h"
 #include "demo_proxy/predecessor.h"
 #include "demo_proxy/privileges.h"
 #include "demo_proxy/stats.h"

@@ -119,8 +119,8 @@ Summary ReadSummary(DemoProcess& successor, absl::Duration timeout = absl::Secon
 }
 
 std::map<std::string, int64_t> LoadgenCounts(const std::string& json) {
-  return ParseCounters(absl::StrReplaceAll(json, {{"{", ""}, {"}", ""}, {"\"", ""},
-                                                  {",", " "}, {":", "="}}));
+  return ParseCounters(
+      absl::StrReplaceAll(json, {{"{", ""}, {"}", ""}, {"\"", ""}, {",", " "}, {":", "="}}));
 }
 
 // Load through `kHandovers` handovers; asserts no failed request of any kind.
@@ -131,9 +131,11 @@ void RunLoadThroughHandovers(DemoProxyHandoverTest* t, const char* load_mode) {
   ASSERT_OK(first);
   const std::string address = first->address;
   gens.push_back(*std::move(first));
-  ASSERT_OK_AND_ASSIGN(ChildProcess load, ChildProcess::Spawn({.argv = {
-      BinPath("demo_loadgen"), "--target=" + address, "--json", "--duration_ms=2000",
-      "--concurrency=8", std::string("--mode=") + load_mode, "--timeout_ms=5000"}}));
+  ASSERT_OK_AND_ASSIGN(
+      ChildProcess load,
+      ChildProcess::Spawn(
+          {.argv = {BinPath("demo_loadgen"), "--target=" + address, "--json", "--duration_ms=2000",
+                    "--concurrency=8", std::string("--mode=") + load_mode, "--timeout_ms=5000"}}));
   for (int i = 0; i < kHandovers; ++i) {
     absl::StatusOr<DemoProcess> next = t->HandOver(gens.back(), address);
     ASSERT_OK(next) << "handover " << i;
@@ -258,9 +260,10 @@ TEST_P(DemoProxyPidfdHandoverTest, TakesOverThroughAPidfileAndRewritesIt) {
   ASSERT_OK_AND_ASSIGN(DemoProcess old, StartFirst({"--pidfile=" + pidfile}));
   ASSERT_OK_AND_ASSIGN(std::string before, sys::ReadFileAt(AT_FDCWD, pidfile));
   EXPECT_TRUE(absl::StartsWith(before, absl::StrCat(old.process.pid(), " "))) << before;
-  ASSERT_OK_AND_ASSIGN(DemoProcess next, testing::StartProxy(
-      {"--listen=" + old.address, "--backend=" + backend_->address,
-       "--takeover_pidfile=" + pidfile, "--pidfile=" + pidfile}));
+  ASSERT_OK_AND_ASSIGN(
+      DemoProcess next,
+      testing::StartProxy({"--listen=" + old.address, "--backend=" + backend_->address,
+                           "--takeover_pidfile=" + pidfile, "--pidfile=" + pidfile}));
   Summary s = ReadSummary(next);
   EXPECT_EQ(s.counters["old_pid"], old.process.pid());
   ASSERT_OK_AND_ASSIGN(std::string after, sys::ReadFileAt(AT_FDCWD, pidfile));
@@ -268,8 +271,8 @@ TEST_P(DemoProxyPidfdHandoverTest, TakesOverThroughAPidfileAndRewritesIt) {
   ::unlink(pidfile.c_str());
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, DemoProxyHandoverTest,
-                         ::testing::Values(Mode::kPidfd, Mode::kScm), ParamName);
+INSTANTIATE_TEST_SUITE_P(Modes, DemoProxyHandoverTest, ::testing::Values(Mode::kPidfd, Mode::kScm),
+                         ParamName);
 INSTANTIATE_TEST_SUITE_P(Modes, DemoProxyPidfdHandoverTest, ::testing::Values(Mode::kPidfd),
                          ParamName);
 
@@ -331,14 +334,17 @@ TEST(DemoProxyFallbackTest, FallsBackToScmRightsWhenPidfdGetfdIsRefused) {
   ASSERT_OK_AND_ASSIGN(DemoProcess backend, testing::StartBackend());
   const std::string dir = MakeDir("fallback");
   const std::string control = dir + "/proxy.ctl";
-  ASSERT_OK_AND_ASSIGN(DemoProcess old, testing::StartProxy(
-      {"--listen=127.0.0.1:0", "--backend=" + backend.address, "--control_socket=" + control,
-       absl::StrCat("--user=", kNobody)}));
+  ASSERT_OK_AND_ASSIGN(
+      DemoProcess old,
+      testing::StartProxy({"--listen=127.0.0.1:0", "--backend=" + backend.address,
+                           "--control_socket=" + control, absl::StrCat("--user=", kNobody)}));
   SpawnOptions as_nobody{.uid = kNobody, .gid = kNobody, .capture_stderr = true};
-  ASSERT_OK_AND_ASSIGN(DemoProcess next, testing::StartProxy(
-      {"--listen=" + old.address, "--backend=" + backend.address,
-       absl::StrCat("--takeover_pid=", old.process.pid()), "--takeover_scm=" + control},
-      as_nobody));
+  ASSERT_OK_AND_ASSIGN(
+      DemoProcess next,
+      testing::StartProxy(
+          {"--listen=" + old.address, "--backend=" + backend.address,
+           absl::StrCat("--takeover_pid=", old.process.pid()), "--takeover_scm=" + control},
+          as_nobody));
   Summary s = ReadSummary(next);
   std::cout << s.line << "\n";
   EXPECT_THAT(s.line, HasSubstr("mode=scm"));
