@@ -236,6 +236,29 @@ TEST_P(DemoProxyHandoverTest, ClosesAndLogsSocketsThatListenDoesNotClaim) {
   }
 }
 
+// A new instance that fails after taking the sockets (here: its control socket
+// cannot be created) exits without signalling the old one, which keeps serving.
+TEST_P(DemoProxyHandoverTest, AFailedSuccessorLeavesTheOldInstanceServing) {
+  ASSERT_OK_AND_ASSIGN(DemoProcess old, StartFirst());
+  std::vector<std::string> args = {"--listen=" + old.address, "--backend=" + backend_->address,
+                                   "--control_socket=" + dir_ + "/no/such/dir/p.ctl"};
+  if (GetParam() == Mode::kPidfd) {
+    args.push_back(absl::StrCat("--takeover_pid=", old.process.pid()));
+  } else {
+    args.push_back("--takeover_scm=" + control_);
+  }
+  args.insert(args.begin(), BinPath("demo_proxy"));
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r, testing::Run({.argv = args}));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--control_socket"));
+  ASSERT_OK_AND_ASSIGN(bool exited, sys::WaitReadable(old.process.pidfd(), absl::InfinitePast()));
+  EXPECT_FALSE(exited);
+  // The successor is gone: only a listener the old instance still holds (it was
+  // never told to drain) can answer.
+  ASSERT_OK_AND_ASSIGN(UniqueFd c, ConnectTo(old.address));
+  EXPECT_OK(HttpExchange(c.get(), kGet));
+}
+
 // A unix listener handed on keeps its path: the old instance's drain closes its
 // copy but never unlinks the path, so clients reach the new instance at once.
 TEST_P(DemoProxyHandoverTest, UnixListenerKeepsItsPathAcrossTheHandover) {
