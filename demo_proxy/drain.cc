@@ -53,6 +53,7 @@ void Drainer::OnSignals() {
 void Drainer::BeginDrain() {
   if (draining_) return;
   draining_ = true;
+  if (on_stop_) std::exchange(on_stop_, nullptr)();
   proxy_->StopListening();
   PrintLine("draining");
   if (proxy_->active() == 0) return loop_->Stop();
@@ -66,6 +67,7 @@ void Drainer::BeginDrain() {
 }
 
 void Drainer::StopNow() {
+  if (on_stop_) std::exchange(on_stop_, nullptr)();
   proxy_->StopListening();
   proxy_->CloseAll();
   loop_->Stop();

@@ -1,6 +1,7 @@
 // Drainer: turns signals into the proxy's shutdown modes (signalfd, SFD_CLOEXEC).
-//   SIGTERM  graceful drain: Proxy::StopListening() (EPOLL_CTL_DEL, then close every
-//            listener; never shutdown(), never unlink), prints "draining", keeps
+//   SIGTERM  graceful drain: on_stop (the control socket closes), then
+//            Proxy::StopListening() (EPOLL_CTL_DEL, then close every listener;
+//            never shutdown(), never unlink), prints "draining", keeps
 //            relaying open connections until they end or `drain_timeout` passes, then
 //            closes the rest (counted as drained_closed) and stops the loop.
 //   SIGINT   stops at once: closes listeners and every connection, stops the loop.
@@ -9,7 +10,9 @@
 #ifndef HANDOVER_DEMO_PROXY_DRAIN_H_
 #define HANDOVER_DEMO_PROXY_DRAIN_H_
 
+#include <functional>
 #include <memory>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -31,6 +34,10 @@ class Drainer {
   Drainer& operator=(const Drainer&) = delete;
 
   bool draining() const { return draining_; }
+  // Runs first when a drain (SIGTERM) or stop (SIGINT) begins, before the listeners
+  // close: RunProxy closes the control socket here, so no successor fetches from an
+  // instance that is going away.
+  void set_on_stop(std::function<void()> fn) { on_stop_ = std::move(fn); }
 
  private:
   Drainer(EventLoop* loop, Proxy* proxy, Stats* stats, absl::Duration drain_timeout,
@@ -45,6 +52,7 @@ class Drainer {
   absl::Duration drain_timeout_;
   UniqueFd signal_fd_;
   bool draining_ = false;
+  std::function<void()> on_stop_;
 };
 
 }  // namespace handover::demo

@@ -2,53 +2,23 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "demo_proxy/address.h"
+#include "glog/logging.h"
+#include "handover/activation.h"
 #include "handover/status.h"
 #include "handover/sys.h"
 
 namespace handover::demo {
 namespace {
-
-constexpr int kListenFdsStart = 3;  // SD_LISTEN_FDS_START
-
-// TODO(#3): replace with handover::TakeInheritedFds (handover/activation.h).
-// Minimal sd_listen_fds(unset_environment=1): fds meant for another pid are left alone.
-absl::StatusOr<std::vector<UniqueFd>> TakeListenFdsFromEnv() {
-  std::vector<UniqueFd> out;
-  const char* pid_text = ::getenv("LISTEN_PID");
-  const char* fds_text = ::getenv("LISTEN_FDS");
-  if (pid_text == nullptr || fds_text == nullptr) return out;
-  int pid = 0, n = 0;
-  const bool parsed = absl::SimpleAtoi(pid_text, &pid) && absl::SimpleAtoi(fds_text, &n);
-  const bool for_us = parsed && pid == ::getpid();
-  ::unsetenv("LISTEN_PID");
-  ::unsetenv("LISTEN_FDS");
-  ::unsetenv("LISTEN_FDNAMES");
-  if (!parsed || n < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("bad LISTEN_PID='%s' LISTEN_FDS='%s'", pid_text, fds_text));
-  }
-  if (!for_us) return out;
-  for (int fd = kListenFdsStart; fd < kListenFdsStart + n; ++fd) {
-    out.emplace_back(fd);  // owned from here on, so every return path closes it
-    // FD_CLOEXEC is per descriptor, not shared with other holders: safe to set.
-    if (::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-      const int err = errno;
-      return ErrnoError(err, absl::StrFormat("fcntl(%d, F_SETFD, FD_CLOEXEC) (LISTEN_FDS)", fd));
-    }
-  }
-  return out;
-}
 
 // Checks an adopted fd is a listening stream socket in non-blocking mode (see the
 // header for why blocking ones are refused or, on request, switched for every holder).
@@ -92,56 +62,76 @@ absl::Status AdoptAll(std::vector<UniqueFd> fds, const std::string& origin, bool
   return absl::OkStatus();
 }
 
+bool IsControlSocket(const Listener& l, const std::vector<std::string>& control_paths) {
+  for (const std::string& path : control_paths) {
+    const std::string name = absl::StrCat("unix:", path);
+    if (l.address == name || absl::StartsWith(l.address, name + ".tmp.")) return true;
+  }
+  return false;
+}
+
+// Closes an adopted listener nobody claims (our copy only) and says so.
+void CloseUnclaimed(Listener& l, const char* why, OpenedListeners& out) {
+  if (!l.fd.valid()) return;
+  LOG(INFO) << "closing " << l.origin << " socket " << l.address << " (fd " << l.fd.get()
+            << "): " << why;
+  l.fd.Reset();
+  ++out.unclaimed_closed;
+}
+
 // Picks, for every --listen address, the adopted listener with that address or binds one.
-absl::StatusOr<std::vector<Listener>> Claim(const ListenerOptions& options,
-                                            std::vector<Listener> adopted) {
-  if (options.listen.empty()) return adopted;
-  std::vector<Listener> out;
+absl::Status Claim(const ListenerOptions& options, std::vector<Listener> adopted,
+                   OpenedListeners& out) {
+  for (Listener& l : adopted) {
+    if (IsControlSocket(l, options.control_paths)) {
+      CloseUnclaimed(l, "the old instance's control socket", out);
+    }
+  }
+  if (options.listen.empty()) {
+    for (Listener& l : adopted) {
+      if (l.fd.valid()) out.listeners.push_back(std::move(l));
+    }
+    return absl::OkStatus();
+  }
   for (const std::string& text : options.listen) {
     HANDOVER_ASSIGN_OR_RETURN(sys::SockAddr addr, ParseAddress(text));
     const std::string want = FormatAddress(addr);
     auto it = std::find_if(adopted.begin(), adopted.end(),
                            [&](const Listener& l) { return l.fd.valid() && l.address == want; });
     if (it != adopted.end()) {
-      out.push_back(std::move(*it));
+      out.listeners.push_back(std::move(*it));
       continue;
     }
     absl::StatusOr<UniqueFd> fd = BindListener(addr, options.backlog);
     if (!fd.ok()) return WithContext(fd.status(), absl::StrCat("--listen=", text));
     HANDOVER_ASSIGN_OR_RETURN(sys::SockAddr bound, sys::GetSockName(fd->get()));
-    out.push_back({.fd = *std::move(fd), .address = FormatAddress(bound), .origin = "bound"});
+    out.listeners.push_back(
+        {.fd = *std::move(fd), .address = FormatAddress(bound), .origin = "bound"});
   }
-  return out;  // unclaimed adopted listeners close here
+  for (Listener& l : adopted) CloseUnclaimed(l, "not claimed by --listen", out);
+  return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<UniqueFd>> TakeOverListeners(const ListenerOptions& options) {
-  if (options.takeover_pid == 0 && options.takeover_pidfile.empty()) {
-    return std::vector<UniqueFd>();
-  }
-  // TODO(#3): Process::OpenPidfile / Process::Open, discover listeners, pidfd_getfd each.
-  return absl::UnimplementedError("taking over listeners by pidfd is not wired yet (TODO(#3))");
-}
-
-absl::StatusOr<std::vector<UniqueFd>> FetchListenersOverScm(const ListenerOptions& options) {
-  if (options.scm_socket.empty()) return std::vector<UniqueFd>();
-  // TODO(#3): handover scm_rights fetch from options.scm_socket.
-  return absl::UnimplementedError("fetching listeners over SCM_RIGHTS is not wired yet (TODO(#3))");
-}
-
-absl::StatusOr<std::vector<Listener>> OpenListeners(const ListenerOptions& options) {
+absl::StatusOr<OpenedListeners> OpenListeners(const ListenerOptions& options) {
+  OpenedListeners out;
   std::vector<Listener> adopted;
   const bool blocking_ok = options.adopt_blocking_listeners;
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<UniqueFd> inherited, TakeListenFdsFromEnv());
-  HANDOVER_RETURN_IF_ERROR(AdoptAll(std::move(inherited), "inherited", blocking_ok, adopted));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<UniqueFd> taken, TakeOverListeners(options));
-  HANDOVER_RETURN_IF_ERROR(AdoptAll(std::move(taken), "taken", blocking_ok, adopted));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<UniqueFd> fetched, FetchListenersOverScm(options));
-  HANDOVER_RETURN_IF_ERROR(AdoptAll(std::move(fetched), "scm", blocking_ok, adopted));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<Listener> out, Claim(options, std::move(adopted)));
-  if (out.empty()) {
-    return absl::InvalidArgumentError("no listeners: pass --listen or inherit sockets");
+  HANDOVER_ASSIGN_OR_RETURN(std::vector<InheritedFd> inherited, TakeInheritedFds());
+  std::vector<UniqueFd> inherited_fds;
+  for (InheritedFd& f : inherited) inherited_fds.push_back(std::move(f.fd));
+  HANDOVER_RETURN_IF_ERROR(AdoptAll(std::move(inherited_fds), "inherited", blocking_ok, adopted));
+  HANDOVER_ASSIGN_OR_RETURN(out.predecessor, TakeFromPredecessor(options.takeover));
+  if (out.predecessor.has_value()) {
+    const char* origin = out.predecessor->mode == "pidfd" ? "taken" : "scm";
+    HANDOVER_RETURN_IF_ERROR(
+        AdoptAll(std::move(out.predecessor->fds), origin, blocking_ok, adopted));
+    out.predecessor->fds.clear();
+  }
+  HANDOVER_RETURN_IF_ERROR(Claim(options, std::move(adopted), out));
+  if (out.listeners.empty()) {
+    return absl::InvalidArgumentError("no listeners: pass --listen, inherit or take over sockets");
   }
   return out;
 }

@@ -1,16 +1,21 @@
 // Where demo_proxy's listening sockets come from, and how it accepts on them.
 //
-//   HANDOVER_ASSIGN_OR_RETURN(std::vector<Listener> ls,
+//   HANDOVER_ASSIGN_OR_RETURN(OpenedListeners opened,
 //                             OpenListeners({.listen = {"127.0.0.1:8080"}}));
 //
-// Sources, tried in this order:
-//   1. Inherited by socket activation (LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES, fds from 3).
-//   2. TODO(#3) taken over from a running process with pidfd_getfd (TakeOverListeners).
-//   3. TODO(#3) fetched over SCM_RIGHTS from a running process (FetchListenersOverScm).
-//   4. Bound fresh for every --listen address no adopted socket already has.
-// With --listen empty every adopted socket is used; otherwise each --listen address
-// claims the adopted socket bound to exactly that address, and unclaimed adopted
-// sockets are closed (our copy only: the socket lives on in any other holder).
+// Sources, in this order (docs/demo_proxy.md):
+//   1. Inherited by socket activation (handover::TakeInheritedFds: LISTEN_PID/LISTEN_FDS/
+//      LISTEN_FDNAMES or NGINX=, fds from 3), origin "inherited".
+//   2. Taken from the old instance (predecessor.h): pidfd_getfd ("taken"), or
+//      SCM_RIGHTS from its control socket ("scm"), or pidfd with SCM_RIGHTS as the
+//      fallback when the kernel refuses pidfd_getfd.
+//   3. Bound fresh for every --listen address no adopted socket already has ("bound").
+// Every adopted socket is checked: a listening stream socket, non-blocking (below).
+// With --listen empty every adopted socket is used, except the old instance's control
+// socket (a unix listener at a control path, see ListenerOptions::control_paths);
+// otherwise each --listen address claims the adopted socket bound to exactly that
+// address, and unclaimed adopted sockets are closed and logged (our copy only: the
+// socket lives on in any other holder), as tableflip and HAProxy do.
 //
 // Blocking mode (kernel-notes §2, §5): O_NONBLOCK lives in the open file description,
 // which an inherited or taken socket SHARES with every other holder, so changing it
@@ -29,11 +34,13 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "demo_proxy/predecessor.h"
 #include "handover/unique_fd.h"
 
 namespace handover::demo {
@@ -41,31 +48,33 @@ namespace handover::demo {
 struct Listener {
   UniqueFd fd;
   std::string address;  // FormatAddress(getsockname): "127.0.0.1:8080", "unix:/run/x.sock"
-  std::string origin;   // "bound", "inherited" (later also "taken", "scm")
+  std::string origin;   // "bound", "inherited", "taken" (pidfd) or "scm"
 };
 
 struct ListenerOptions {
   std::vector<std::string> listen;     // addresses to serve (see address.h)
   int backlog = 1024;
   bool adopt_blocking_listeners = false;
-  // TODO(#3): the lead fills these in after merging process/takeover/scm_rights.
-  std::string takeover_pidfile;        // take listeners from the process in this pidfile
-  pid_t takeover_pid = 0;              // ... or from this pid
-  std::string scm_socket;              // fetch listeners over SCM_RIGHTS from this path
+  PredecessorSource takeover;          // the old instance, if any
+  // Control socket paths (--control_socket, --takeover_scm): a unix listener bound
+  // at one of them, or at "PATH.tmp.*" (control.h binds there, then renames), is
+  // the old instance's control socket and is never served as a proxy listener.
+  std::vector<std::string> control_paths;
+};
+
+struct OpenedListeners {
+  std::vector<Listener> listeners;
+  std::optional<Predecessor> predecessor;  // set after a takeover; its fds moved out
+  size_t unclaimed_closed = 0;             // adopted sockets closed as unclaimed
 };
 
 // Opens every listener (see the file comment). All-or-nothing: on error every fd
 // opened so far is closed (a unix path bound here is not unlinked: it may already
-// be in use by a client; the operator removes stale paths).
-absl::StatusOr<std::vector<Listener>> OpenListeners(const ListenerOptions& options);
-
-// TODO(#3) seam: pidfd_getfd every listening socket of the old instance
-// (Process::Open/OpenPidfile + handover takeover). Returns UNIMPLEMENTED today.
-absl::StatusOr<std::vector<UniqueFd>> TakeOverListeners(const ListenerOptions& options);
-
-// TODO(#3) seam: fetch the old instance's listeners over SCM_RIGHTS from
-// options.scm_socket (handover/scm_rights.h). Returns UNIMPLEMENTED today.
-absl::StatusOr<std::vector<UniqueFd>> FetchListenersOverScm(const ListenerOptions& options);
+// be in use by a client; the operator removes stale paths). Nothing is signalled.
+// Errors: those of TakeInheritedFds and TakeFromPredecessor, FAILED_PRECONDITION for
+// an adopted fd that is not a non-blocking listening stream socket, bind errors,
+// INVALID_ARGUMENT when no listener results.
+absl::StatusOr<OpenedListeners> OpenListeners(const ListenerOptions& options);
 
 // Accepts up to `max` connections from non-blocking listener `fd` with
 // accept4(SOCK_NONBLOCK | SOCK_CLOEXEC), handing each to `on_accept`. Stops early at

@@ -35,6 +35,18 @@ void Proxy::StopListening() {
   accepting_ = false;
 }
 
+std::vector<int> Proxy::listener_fds() const {
+  std::vector<int> out;
+  for (const Listener& l : listeners_) out.push_back(l.fd.get());
+  return out;
+}
+
+std::vector<std::string> Proxy::listener_addresses() const {
+  std::vector<std::string> out;
+  for (const Listener& l : listeners_) out.push_back(l.address);
+  return out;
+}
+
 void Proxy::CloseAll() {
   // Close() calls OnRelayClosed, which only defers the erase: iterate over a snapshot.
   std::vector<Relay*> open;

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -47,6 +48,10 @@ class Proxy {
   void CloseAll();
 
   size_t active() const { return relays_.size(); }
+  // The listeners being served (borrowed fds) and their addresses, in the same order:
+  // what the control socket hands to a successor.
+  std::vector<int> listener_fds() const;
+  std::vector<std::string> listener_addresses() const;
   // Called (from the loop) each time the last open relay closes.
   void set_on_idle(std::function<void()> fn) { on_idle_ = std::move(fn); }
 

@@ -6,11 +6,15 @@
 
 #include "absl/strings/str_format.h"
 #include "demo_proxy/address.h"
+#include "demo_proxy/control.h"
 #include "demo_proxy/drain.h"
 #include "demo_proxy/event_loop.h"
-#include "demo_proxy/notify.h"
+#include "demo_proxy/predecessor.h"
+#include "demo_proxy/privileges.h"
 #include "demo_proxy/stats.h"
 #include "glog/logging.h"
+#include "handover/notify.h"
+#include "handover/process.h"
 #include "handover/status.h"
 
 namespace handover::demo {
@@ -29,12 +33,20 @@ absl::StatusOr<RelayOptions> MakeRelayOptions(const ProxyOptions& options) {
   return out;
 }
 
-void Announce(const std::vector<Listener>& listeners, bool print_ready) {
+void Announce(const std::vector<Listener>& listeners) {
   for (const Listener& l : listeners) {
     LOG(INFO) << "listening on " << l.address << " (fd " << l.fd.get() << ", " << l.origin << ")";
-    if (print_ready) PrintLine(absl::StrFormat("listening fd=%d %s", l.fd.get(), l.address));
   }
-  if (print_ready) PrintLine("ready");
+}
+
+// "listening fd=N ADDRESS" per listener, then "ready": tests and scripts wait for it.
+void PrintReady(const Proxy& proxy) {
+  const std::vector<int> fds = proxy.listener_fds();
+  const std::vector<std::string> addresses = proxy.listener_addresses();
+  for (size_t i = 0; i < fds.size(); ++i) {
+    PrintLine(absl::StrFormat("listening fd=%d %s", fds[i], addresses[i]));
+  }
+  PrintLine("ready");
 }
 
 }  // namespace
@@ -48,12 +60,33 @@ absl::Status RunProxy(const ProxyOptions& options) {
   // ready is queued for the loop, never fatal.
   HANDOVER_ASSIGN_OR_RETURN(std::unique_ptr<Drainer> drainer,
                             Drainer::Create(loop.get(), &proxy, &stats, options.drain_timeout));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<Listener> listeners, OpenListeners(options.listeners));
-  HANDOVER_RETURN_IF_ERROR(PublishPidfile(options.pidfile));
-  Announce(listeners, options.print_ready);
-  HANDOVER_RETURN_IF_ERROR(proxy.Serve(std::move(listeners)));
+  HANDOVER_ASSIGN_OR_RETURN(OpenedListeners opened, OpenListeners(options.listeners));
+  stats.unclaimed_closed = opened.unclaimed_closed;
+  HANDOVER_RETURN_IF_ERROR(WithContext(DropPrivileges(options.user), "--user"));
+  Announce(opened.listeners);
+  const size_t claimed = opened.listeners.size();
+  HANDOVER_RETURN_IF_ERROR(proxy.Serve(std::move(opened.listeners)));
+  std::unique_ptr<ControlSocket> control;
+  if (!options.control_socket.empty()) {
+    absl::StatusOr<std::unique_ptr<ControlSocket>> c =
+        ControlSocket::Start(loop.get(), &stats, &proxy, options.control_socket);
+    if (!c.ok()) return WithContext(c.status(), "--control_socket");
+    control = *std::move(c);
+  }
+  drainer->set_on_stop([&control] { control.reset(); });
+  if (!options.pidfile.empty()) {
+    HANDOVER_RETURN_IF_ERROR(WithContext(WritePidfile(options.pidfile), "--pidfile"));
+  }
+  if (options.print_ready) PrintReady(proxy);
   HANDOVER_RETURN_IF_ERROR(WithContext(NotifyReady(), "NOTIFY_SOCKET"));
+  std::unique_ptr<Retirement> retirement;
+  if (opened.predecessor.has_value()) {
+    retirement = Retirement::Start(loop.get(), &stats, *std::move(opened.predecessor),
+                                   options.retire, claimed);
+  }
   const absl::Status run = loop->Run();
+  retirement.reset();
+  control.reset();
   LOG(INFO) << (drainer->draining() ? "drained" : "stopped") << "; " << stats.Format();
   PrintLine(stats.Format());
   return run;

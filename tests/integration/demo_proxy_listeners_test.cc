@@ -124,12 +124,17 @@ TEST_F(DemoProxyListenersTest, ServesUnixListenersAndNeverUnlinksTheirPath) {
   ::unlink(path.c_str());
 }
 
-TEST(DemoProxyFlagsTest, TakeoverAndPidfileSeamsSayUnimplemented) {
-  for (const char* flag : {"--takeover_pid=1", "--scm_socket=/nonexistent", "--pidfile=/x"}) {
+TEST(DemoProxyFlagsTest, TakeoverFromNobodyFailsWithNotFoundBeforeServing) {
+  const std::string missing =
+      absl::StrCat(::testing::TempDir(), "/demo_proxy_", ::getpid(), "_missing.ctl");
+  for (const std::string& flag : {"--takeover_scm=" + missing,
+                                   "--takeover_pidfile=" + missing + ".pid"}) {
     ASSERT_OK_AND_ASSIGN(testing::RunResult r, testing::Run({.argv = {
-        BinPath("demo_proxy"), "--listen=127.0.0.1:0", "--backend=127.0.0.1:1", flag}}));
-    EXPECT_EQ(r.exit_code, 1) << flag;
-    EXPECT_THAT(r.err, HasSubstr("TODO(#3)")) << flag;
+        BinPath("demo_proxy"), "--listen=127.0.0.1:0", "--backend=127.0.0.1:1",
+        "--print_ready", flag}}));
+    EXPECT_EQ(r.exit_code, 4) << flag << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(missing)) << flag;
+    EXPECT_EQ(r.out, "") << "nothing may be served after a failed takeover";
   }
 }
 
