@@ -14,20 +14,6 @@
 namespace handover {
 namespace {
 
-int FamilyOf(Proto proto) {
-  switch (proto) {
-    case Proto::kTcp:
-    case Proto::kUdp:
-      return AF_INET;
-    case Proto::kTcp6:
-    case Proto::kUdp6:
-      return AF_INET6;
-    case Proto::kUnix:
-      return AF_UNIX;
-  }
-  return AF_UNSPEC;
-}
-
 // A takeover of many sockets grows our fd table several times; a multi-threaded
 // process pays an RCU grace period at each doubling (kernel-notes §7). Growing it
 // once up front to the size needed avoids that.
@@ -68,13 +54,9 @@ absl::Status VerifySocket(int fd, const SocketInfo& expected) {
         "listing; list and take again",
         expected.fd, st.st_ino, expected.inode));
   }
-  HANDOVER_ASSIGN_OR_RETURN(int type, sys::GetSockOptInt(fd, SOL_SOCKET, SO_TYPE));
-  HANDOVER_ASSIGN_OR_RETURN(int domain, sys::GetSockOptInt(fd, SOL_SOCKET, SO_DOMAIN));
-  if (type != expected.type || domain != FamilyOf(expected.proto)) {
-    return absl::AbortedError(absl::StrFormat(
-        "fd %d is a %s socket of family %d, expected %s %s", expected.fd, TypeName(type),
-        domain, ProtoName(expected.proto), TypeName(expected.type)));
-  }
+  // Same inode: the very socket the kernel listed (sock_diag or /proc/net by
+  // inode), and a socket's type and family never change, so they need no second
+  // look. Whether it still listens can change (the old process may shutdown()).
   if (expected.state == SocketState::kListen) {
     HANDOVER_ASSIGN_OR_RETURN(int listening, sys::GetSockOptInt(fd, SOL_SOCKET, SO_ACCEPTCONN));
     if (!listening) {

@@ -27,9 +27,10 @@ struct TakenSocket {
 
 // Takes a copy of every socket in `selected` from the process behind `pidfd`
 // (borrowed; `proc_dir` is its /proc/PID directory fd, used to explain EPERM).
-// Each copy is verified before it is accepted: its inode must equal the listed
-// one (the fd number may have been closed and reused since listing), it must be
-// a socket of the listed type and family, and a listener must still listen.
+// Each copy is verified before it is accepted: it must be a socket whose inode
+// equals the listed one (the fd number may have been closed and reused since
+// listing; the listing itself came from the kernel by inode, so type and family
+// follow), and a listener must still listen.
 // All or nothing: on any failure every copy taken so far is closed and the error
 // names the socket. Errors: PERMISSION_DENIED (with the cause and fix appended),
 // NOT_FOUND (the process exited), ABORTED (an fd changed since listing: list and
@@ -37,8 +38,8 @@ struct TakenSocket {
 absl::StatusOr<std::vector<TakenSocket>> TakeSockets(int pidfd, int proc_dir,
                                                      absl::Span<const SocketInfo> selected);
 
-// Checks that `fd` (borrowed) is the socket `expected` describes. Used by
-// TakeSockets and by callers that receive sockets some other way (SCM_RIGHTS).
+// Checks that `fd` (borrowed) is the socket `expected` describes (from a listing
+// of the kernel's, as above): same socket inode, still listening if it listened.
 absl::Status VerifySocket(int fd, const SocketInfo& expected);
 
 }  // namespace handover
