@@ -44,6 +44,9 @@ DEFINE_bool(nondumpable, false, "prctl(PR_SET_DUMPABLE, 0) after binding");
 DEFINE_int32(drop_to_uid, -1, "after binding, setresuid/setresgid to this id WITHOUT exec");
 DEFINE_string(pidfile, "", "write 'PID' to this path before 'ready'");
 DEFINE_int32(listen_backlog, 128, "listen() backlog");
+DEFINE_int32(established, 0,
+             "also hold N established loopback TCP connections, both ends (2N fds; the "
+             "listener they came from is closed, so they are never listed)");
 
 namespace {
 
@@ -156,6 +159,25 @@ void HoldNoise() {
   if (::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0) < 0) Die("socket");
 }
 
+void HoldEstablished(int count) {
+  const int l = Inet(AF_INET, SOCK_STREAM, false, 0);
+  struct sockaddr_storage ss = {};
+  socklen_t len = sizeof(ss);
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len);
+  for (int i = 0; i < count; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c < 0) Die("socket");
+    if (::connect(c, reinterpret_cast<sockaddr*>(&ss), len) != 0) Die("connect");
+    const int a = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (a < 0) Die("accept4");
+    // Reset on exit instead of leaving TIME_WAIT entries that slow later runs.
+    const struct linger no_linger = {.l_onoff = 1, .l_linger = 0};
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+    ::setsockopt(a, SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+  }
+  ::close(l);
+}
+
 std::vector<std::string> List(const std::string& flag) {
   if (flag.empty()) return {};
   return absl::StrSplit(flag, ',');
@@ -177,6 +199,7 @@ int main(int argc, char** argv) {
     BringLoopbackUp();
   }
   if (FLAGS_noise) HoldNoise();
+  if (FLAGS_established > 0) HoldEstablished(FLAGS_established);
   for (int i = 0; i < FLAGS_tcp; ++i) Print(Inet(AF_INET, SOCK_STREAM, false, 0), "tcp");
   for (int i = 0; i < FLAGS_tcp6; ++i) Print(Inet(AF_INET6, SOCK_STREAM, false, 0), "tcp6");
   for (int i = 0; i < FLAGS_udp; ++i) Print(Inet(AF_INET, SOCK_DGRAM, false, 0), "udp");
