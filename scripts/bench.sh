@@ -22,9 +22,11 @@ esac
 if [ "$mode" = quick ]; then
   takeover_args=("--n=1,16,64,1024" --reps=7 --stopped_scm_reps=1)
   discover_args=("--host_conns=0,10000" "--holder_fds=100,16000" --reps=5)
+  macro_runs=new_conn:5:3000,keepalive:2:3000
 else
   takeover_args=("--n=1,16,64,256,1024,4096" --reps=21 --stopped_scm_reps=2)
   discover_args=("--host_conns=0,10000,100000" "--holder_fds=100,16000" --reps=11)
+  macro_runs=new_conn:200:60000,keepalive:20:20000
 fi
 
 "$root/scripts/install_deps.sh" bench
@@ -59,12 +61,18 @@ run takeover "$bin/handover_bench" --mode=takeover "${takeover_args[@]}" \
   --out="$results/takeover.csv"
 run discover "$bin/handover_bench" --mode=discover "${discover_args[@]}" \
   --out="$results/discover.csv"
+run macro "$root/scripts/bench/macro.sh" "$bin" "$results" "$macro_runs"
 
 summ=$root/scripts/bench/summarize.awk
 awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/takeover.csv" \
   >"$results/takeover_summary.csv"
 awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/discover.csv" \
   >"$results/discover_summary.csv"
+for col in 5 6 7; do
+  awk -F, -v keys=1,2 -v value="$col" -v outcome=4 -f "$summ" "$results/macro_handovers.csv" |
+    awk -F, -v c="$col" 'NR == 1 {print "column," $0; next} {print c "," $0}' |
+    { if [ "$col" = 5 ]; then cat; else tail -n +2; fi; }
+done >"$results/macro_handovers_summary.csv"
 ratios=$root/scripts/bench/ratios.awk
 {
   awk -F, -v group=1,3 -v rep=4 -v method=2 -v value=5 -v outcome=6 -v a=pidfd -v b=scm \
@@ -74,7 +82,8 @@ ratios=$root/scripts/bench/ratios.awk
 } >"$results/takeover_ratios.csv"
 
 for f in machine.txt commands.txt takeover.csv discover.csv takeover_summary.csv \
-  discover_summary.csv takeover_ratios.csv; do
+  discover_summary.csv takeover_ratios.csv macro.csv macro_handovers.csv \
+  macro_handovers_summary.csv; do
   cp "$results/$f" "$root/docs/bench/$f"
 done
 "$root/scripts/bench/plots.sh" "$root/docs/bench"
