@@ -46,6 +46,7 @@ echo "bench.sh: $mode run, results in $results" >&2
   echo "cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)"
   echo "mem_mb=$(awk '/^MemTotal/ {print int($2 / 1024)}' /proc/meminfo)"
   echo "nofile_hard=$(ulimit -Hn)"
+  echo "load_before=$(cut -d' ' -f1-3 /proc/loadavg)"
   echo "tcp_before=$(ss -s | awk '/^TCP:/ {sub(/^TCP: +/, ""); print; exit}')"
 } >"$results/machine.txt"
 
@@ -81,6 +82,7 @@ ratios=$root/scripts/bench/ratios.awk
     -f "$ratios" "$results/takeover.csv" | tail -n +2
 } >"$results/takeover_ratios.csv"
 
+echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.txt"
 for f in machine.txt commands.txt takeover.csv discover.csv takeover_summary.csv \
   discover_summary.csv takeover_ratios.csv macro.csv macro_handovers.csv \
   macro_handovers_summary.csv; do

@@ -23,8 +23,11 @@ work=$(mktemp -d)
 pids=()
 cleanup() {
   local p
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  [ -f "$work/current.pid" ] && kill -KILL "$(cut -d' ' -f1 "$work/current.pid")" 2>/dev/null
+  # By pid: what this script started (the current proxy was started by handover).
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  if [ -f "$work/current.pid" ]; then
+    kill -TERM "$(cut -d' ' -f1 "$work/current.pid")" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
