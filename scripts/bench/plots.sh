@@ -7,6 +7,9 @@ dir=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+declare -A color=([pidfd]='#9400d3' [scm]='#009e73' [getfd]='#56b4e9' [dup]='#e69f00')
+declare -A label=([pidfd]='pidfd path (TakeOver)' [scm]='SCM_RIGHTS' [getfd]='bare pidfd_getfd loop'
+  [dup]='bare dup loop')
 # takeover_summary.csv: state,method,n,count,median,q1,q3,min,max,failures
 for state in idle busy stopped; do
   for m in pidfd scm getfd dup; do
@@ -19,14 +22,16 @@ for state in idle busy stopped; do
   plot=""
   for m in pidfd scm getfd dup; do
     [ -s "$tmp/$state.$m.dat" ] || continue
-    plot+="${plot:+, }'$tmp/$state.$m.dat' using 1:2:3:4 with yerrorlines title '$m'"
+    plot+="${plot:+, }'$tmp/$state.$m.dat' using 1:2:3:4 with yerrorlines lc rgb '${color[$m]}' title '${label[$m]}'"
   done
+  [ "$state" = stopped ] && plot+=", NaN with lines dt 2 lc rgb '${color[scm]}' title 'SCM_RIGHTS: every attempt timed out'"
   panels+="set title 'old instance $state'; plot $plot
 "
 done
 gnuplot <<GNUPLOT
 set terminal pngcairo size 1500,500 font ',10'
 set output '$dir/takeover.png'
+set termoption noenhanced
 set multiplot layout 1,3
 set logscale xy
 set xlabel 'listeners N'
@@ -50,6 +55,7 @@ done < <(awk -F, 'NR > 1 {print $2}' "$dir/discover_summary.csv" | sort -nu)
 gnuplot <<GNUPLOT
 set terminal pngcairo size 900,550 font ',10'
 set output '$dir/discover.png'
+set termoption noenhanced
 set logscale xy
 set xlabel 'established connections in the namespace (+1, log scale)'
 set ylabel 'µs (median, IQR bars)'
