@@ -26,7 +26,7 @@ if [ "$mode" = quick ]; then
 else
   takeover_args=("--n=1,16,64,256,1024,4096" --reps=21 --stopped_scm_reps=2)
   discover_args=("--host_conns=0,10000,100000" "--holder_fds=100,16000" --reps=11)
-  macro_runs=new_conn:200:60000,keepalive:20:20000
+  macro_runs=new_conn:200:75000,keepalive:20:20000
 fi
 
 "$root/scripts/install_deps.sh" bench

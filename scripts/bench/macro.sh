@@ -32,7 +32,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-now_ms() { echo $(($(date +%s%N) / 1000)) | awk '{printf "%.3f", $1 / 1000}'; }
+# Wall clock in seconds with µs (bash's own clock: no fork on the timed path).
+now() { echo "$EPOCHREALTIME"; }
 
 # Waits (bounded) until FILE holds a line matching REGEX; prints the first match.
 await_line() {
@@ -90,28 +91,28 @@ one_run() {  # one_run STRATEGY MODE K DURATION_MS
   pids+=("$lg")
   while [ "$strategy" != none ] && [ "$i" -lt "$k" ] && kill -0 "$lg" 2>/dev/null; do
     old=$(cut -d' ' -f1 "$work/current.pid")
-    t0=$(now_ms)
+    t0=$(now)
     if [ "$strategy" = pidfd ]; then
       # To a file, not $(...): the new proxy inherits stdout and outlives handover.
       "$bin/handover" exec --json --pid="$old" --ready=notify \
         --new_pidfile="$work/current.pid" -- "$bin/demo_proxy" --backend="$backend" \
         --drain_timeout_ms="$drain_ms" \
         >"$work/exec$i.json" 2>>"$work/handover.log" || true
-      t1=$(now_ms)
+      t1=$(now)
       grep -m1 '^{' "$work/exec$i.json" | awk -v s="$strategy" -v m="$mode" -v i="$i" -v t0="$t0" -v t1="$t1" '{
         r = $0; sub(/.*"result":"/, "", r); sub(/".*/, "", r)
         h = $0; sub(/.*"takeover":/, "", h); sub(/[,}].*/, "", h)
         g = $0; sub(/.*"total_ms":/, "", g); sub(/[,}].*/, "", g)
-        printf "%s,%s,%d,%s,%s,%s,%.3f\n", s, m, i, r, h, g, t1 - t0 }' >>"$out/macro_handovers.csv"
+        printf "%s,%s,%d,%s,%s,%s,%.3f\n", s, m, i, r, h, g, (t1 - t0) * 1000 }' >>"$out/macro_handovers.csv"
     else
       kill -TERM "$old"
       wait "$old" 2>/dev/null || true
-      t1=$(now_ms)
+      t1=$(now)
       start_proxy "$work/proxy$((i + 1)).log" "$addr"
-      pid_now=$(now_ms)
+      pid_now=$(now)
       echo "$proxy_pid" >"$work/current.pid"
       awk -v s="$strategy" -v m="$mode" -v i="$i" -v t0="$t0" -v t1="$t1" -v t2="$pid_now" \
-        'BEGIN { printf "%s,%s,%d,ok,%.3f,%.3f,%.3f\n", s, m, i, t2 - t0, t1 - t0, t2 - t0 }' \
+        'BEGIN { printf "%s,%s,%d,ok,%.3f,%.3f,%.3f\n", s, m, i, (t2 - t0) * 1000, (t1 - t0) * 1000, (t2 - t0) * 1000 }' \
         >>"$out/macro_handovers.csv"
     fi
     i=$((i + 1))

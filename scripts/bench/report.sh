@@ -104,6 +104,22 @@ ratio_of() {
 }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
 
+# verdict VALUE LIMIT: "met" when VALUE <= LIMIT, else "missed by X×".
+verdict() {
+  awk -v v="$1" -v l="$2" 'BEGIN { if (v == "") print "not measured"; else if (v + 0 <= l + 0) print "**met**"; else printf "**missed** (%.1f× the limit)\n", v / l }'
+}
+ratio_med() {
+  awk -F, -v s="$1" -v n="$2" -v b="$3" 'NR > 1 && $1 == s && $2 == n && $4 == b {print $6; exit}' "$dir/takeover_ratios.csv"
+}
+worst_ratio() {  # worst_ratio STATE B MAX_N: the largest median ratio for N <= MAX_N
+  awk -F, -v s="$1" -v b="$2" -v m="$3" 'NR > 1 && $1 == s && $4 == b && $2 <= m && $5 > 0 && $6 > w {w = $6} END {print w}' "$dir/takeover_ratios.csv"
+}
+hold_ms=$(awk -F, '$1 == 5 && $2 == "pidfd" && $3 == "new_conn" {print $5}' "$dir/macro_handovers_summary.csv")
+p99_ratio() {
+  awk -F, -v m="$1" '$1 == "none" && $2 == m {b = $11} $1 == "pidfd" && $2 == m {p = $11} END {if (b > 0) print p / b}' "$dir/macro.csv"
+}
+pidfd_fail=$(awk -F, '$1 == "pidfd" && $2 == "new_conn" {if ($3 >= 200 && $5 + $6 + $7 + $8 + $9 == 0) print "**met** for pidfd; SCM_RIGHTS not measured"; else if ($5 + $6 + $7 + $8 + $9 == 0) printf "0 failures but only %d restarts (< 200); SCM_RIGHTS not measured\n", $3; else print "**missed** for pidfd"}' "$dir/macro.csv")
+
 max_n=$(awk -F, 'NR > 1 && $1 == "idle" {print $3}' "$dir/takeover_summary.csv" | sort -n | tail -1)
 max_conns=$(awk -F, 'NR > 1 {print $1}' "$dir/discover_summary.csv" | sort -n | tail -1)
 d_idle=$(median_of "$dir/discover_summary.csv" 0 100 sock_diag)
@@ -217,13 +233,13 @@ $(macro_restarts)
 
 | target | measured (this run) | status |
 |---|---|---|
-| 0 failed attempts over ≥ 200 handovers at saturating new-connection load (pidfd, SCM_RIGHTS) | pidfd: $(awk -F, '$1 == "pidfd" && $2 == "new_conn" {printf "%d restarts, %d failed requests of %d", $3, $5 + $6 + $7 + $8 + $9, $4 + $5 + $6 + $7 + $8 + $9}' "$dir/macro.csv"); SCM_RIGHTS: not measured (no demo_proxy flag yet) | see below |
-| pidfd ≤ SCM_RIGHTS for N ≤ 64 (issue: from a loaded demo_proxy; here: scm_server idle) | pidfd / SCM at N = 1: $(ratio_of idle 1 scm); N = 16: $(ratio_of idle 16 scm); N = 64: $(ratio_of idle 64 scm) | see below |
-| old event loop busy: pidfd ≤ 0.1 × SCM_RIGHTS | N = 1: $(ratio_of busy 1 scm); N = 16: $(ratio_of busy 16 scm); N = 64: $(ratio_of busy 64 scm); N = $max_n: $(ratio_of busy "$max_n" scm) | see below |
-| N = 4096: full pidfd path ≤ 1.5 × bare pidfd_getfd loop | N = $max_n, idle: $(ratio_of idle "$max_n" getfd) | see below |
-| discovery with 100k established connections ≤ 2 × idle host | sock_diag, 100-fd target, $max_conns connections vs 0: $(div "$d_busy" "$d_idle")× (medians $(awk -v a="$d_busy" -v b="$d_idle" 'BEGIN {printf "%.0f vs %.0f µs", a, b}')); full TakeOver: $(div "$t_busy" "$t_idle")×; /proc/PID/net instead: $(div "$p_busy" "$p_idle")× | see below |
-| p99 with handovers ≤ 1.2 × without | new_conn: $(awk -F, '$1 == "none" && $2 == "new_conn" {b = $11} $1 == "pidfd" && $2 == "new_conn" {p = $11} END {if (b > 0) printf "%.2f× (%.1f vs %.1f ms)", p / b, p / 1000, b / 1000}' "$dir/macro.csv"); keepalive: $(awk -F, '$1 == "none" && $2 == "keepalive" {b = $11} $1 == "pidfd" && $2 == "keepalive" {p = $11} END {if (b > 0) printf "%.2f× (%.1f vs %.1f ms)", p / b, p / 1000, b / 1000}' "$dir/macro.csv") | see below |
-| new instance holds the listeners ≤ 20 ms (median) after the restart starts | pidfd, new_conn: $(awk -F, '$1 == 5 && $2 == "pidfd" && $3 == "new_conn" {printf "%.1f ms (takeover step; the new proxy process is spawned %s)", $6, "after it"}' "$dir/macro_handovers_summary.csv") | see below |
+| 0 failed attempts over ≥ 200 handovers at saturating new-connection load (pidfd, SCM_RIGHTS) | pidfd: $(awk -F, '$1 == "pidfd" && $2 == "new_conn" {printf "%d restarts, %d failed requests of %d", $3, $5 + $6 + $7 + $8 + $9, $4 + $5 + $6 + $7 + $8 + $9}' "$dir/macro.csv"); SCM_RIGHTS: not measured (no demo_proxy flag yet) | $pidfd_fail |
+| pidfd ≤ SCM_RIGHTS for N ≤ 64 (issue: from a loaded demo_proxy; here: scm_server idle) | pidfd / SCM at N = 1: $(ratio_of idle 1 scm); N = 16: $(ratio_of idle 16 scm); N = 64: $(ratio_of idle 64 scm) | $(verdict "$(worst_ratio idle scm 64)" 1) |
+| old event loop busy: pidfd ≤ 0.1 × SCM_RIGHTS | N = 1: $(ratio_of busy 1 scm); N = 16: $(ratio_of busy 16 scm); N = 64: $(ratio_of busy 64 scm); N = $max_n: $(ratio_of busy "$max_n" scm) | N ≤ 16: $(verdict "$(worst_ratio busy scm 16)" 0.1); N ≤ 64: $(verdict "$(worst_ratio busy scm 64)" 0.1); N = $max_n: $(verdict "$(ratio_med busy "$max_n" scm)" 0.1) |
+| N = 4096: full pidfd path ≤ 1.5 × bare pidfd_getfd loop | N = $max_n, idle: $(ratio_of idle "$max_n" getfd) | $(verdict "$(ratio_med idle "$max_n" getfd)" 1.5) |
+| discovery with 100k established connections ≤ 2 × idle host | sock_diag, 100-fd target, $max_conns connections vs 0: $(div "$d_busy" "$d_idle")× (medians $(awk -v a="$d_busy" -v b="$d_idle" 'BEGIN {printf "%.0f vs %.0f µs", a, b}')); full TakeOver: $(div "$t_busy" "$t_idle")×; /proc/PID/net instead: $(div "$p_busy" "$p_idle")× | sock_diag: $(verdict "$(div "$d_busy" "$d_idle")" 2) |
+| p99 with handovers ≤ 1.2 × without | new_conn: $(awk -F, '$1 == "none" && $2 == "new_conn" {b = $11} $1 == "pidfd" && $2 == "new_conn" {p = $11} END {if (b > 0) printf "%.2f× (%.1f vs %.1f ms)", p / b, p / 1000, b / 1000}' "$dir/macro.csv"); keepalive: $(awk -F, '$1 == "none" && $2 == "keepalive" {b = $11} $1 == "pidfd" && $2 == "keepalive" {p = $11} END {if (b > 0) printf "%.2f× (%.1f vs %.1f ms)", p / b, p / 1000, b / 1000}' "$dir/macro.csv") | new_conn: $(verdict "$(p99_ratio new_conn)" 1.2); keepalive: $(verdict "$(p99_ratio keepalive)" 1.2) |
+| new instance holds the listeners ≤ 20 ms (median) after the restart starts | pidfd, new_conn: $(awk -F, '$1 == 5 && $2 == "pidfd" && $3 == "new_conn" {printf "%.1f ms (takeover step; the new proxy process is spawned %s)", $5, "after it"}' "$dir/macro_handovers_summary.csv") | $(verdict "$hold_ms" 20) |
 
 EOF
 cat "$(dirname "$0")/analysis.md"
