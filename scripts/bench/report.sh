@@ -215,17 +215,22 @@ row; the restarts happen one after the other for as long as the load runs.
 new proxy inherits the sockets, then the old one is sent SIGTERM and awaited);
 **stop_start** = SIGTERM, wait for exit, start a new proxy on the same port. A
 draining demo_proxy closes the connections still open after 1 s (it relays bytes
-and cannot tell an idle keep-alive connection from a busy one). SCM_RIGHTS
-handoff and SO_REUSEPORT overlap are not in this table: demo_proxy has no
-\`--takeover_scm\` / reuseport mode on this branch yet; HAProxy and nginx are not
-measured yet either.
+and cannot tell an idle keep-alive connection from a busy one).
+The peers (\`scripts/bench/peers.sh\`, Debian's HAProxy 2.6 and nginx 1.22, TCP
+relays to the same backend): **haproxy_reload** = \`haproxy -W\` with a stats socket
+with \`expose-fd listeners\`, reload = SIGUSR2 to the master (the new worker gets the
+listeners from the old one over SCM_RIGHTS); **nginx_reload** = SIGHUP to the
+master (the master keeps its listeners and starts new workers; old workers drain).
+SCM_RIGHTS handoff and SO_REUSEPORT overlap inside demo_proxy are not in this
+table: demo_proxy has no \`--takeover_scm\` / reuseport mode on this branch yet.
 
 $(macro_table)
 
 Per restart (median, IQR): "holds the listeners" is the takeover step for pidfd
-(from handover's report) and the time until the new proxy printed "ready" for
-stop_start; "old gone" is from the start of the restart until the old process
-exited (handover's total for pidfd).
+(from handover's report), the time until the new proxy printed "ready" for
+stop_start, and the time until the new worker process exists for the peers (it
+may take a little longer to accept); "old gone" is from the start of the restart
+until the old process (old worker for the peers) exited (handover's total for pidfd).
 
 $(macro_restarts)
 
