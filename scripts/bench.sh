@@ -23,10 +23,12 @@ if [ "$mode" = quick ]; then
   takeover_args=("--n=1,16,64,1024" --reps=7 --stopped_scm_reps=1)
   discover_args=("--host_conns=0,10000" "--holder_fds=100,16000" --reps=5)
   macro_runs=new_conn:5:3000,keepalive:2:3000
+  peer_runs=new_conn:3:2000
 else
   takeover_args=("--n=1,16,64,256,1024,4096" --reps=21 --stopped_scm_reps=2)
   discover_args=("--host_conns=0,10000,100000" "--holder_fds=100,16000" --reps=11)
   macro_runs=new_conn:200:75000,keepalive:20:20000
+  peer_runs=new_conn:50:20000,keepalive:10:10000
 fi
 
 "$root/scripts/install_deps.sh" bench
@@ -63,6 +65,7 @@ run takeover "$bin/handover_bench" --mode=takeover "${takeover_args[@]}" \
 run discover "$bin/handover_bench" --mode=discover "${discover_args[@]}" \
   --out="$results/discover.csv"
 run macro "$root/scripts/bench/macro.sh" "$bin" "$results" "$macro_runs"
+run peers "$root/scripts/bench/peers.sh" "$bin" "$results" "$peer_runs"
 
 summ=$root/scripts/bench/summarize.awk
 awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/takeover.csv" \

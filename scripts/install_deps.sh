@@ -13,7 +13,7 @@ packages=(
 for set_name in "$@"; do
   case "$set_name" in
     nginx) packages+=(nginx-light) ;;
-    bench) packages+=(gnuplot-nox haproxy nginx-light) ;;
+    bench) packages+=(gnuplot-nox haproxy nginx-light libnginx-mod-stream) ;;
     *) echo "install_deps.sh: unknown package set '$set_name' (known: nginx, bench)" >&2; exit 2 ;;
   esac
 done

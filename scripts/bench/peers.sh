@@ -89,6 +89,7 @@ EOF
 start_nginx() {
   mkdir -p "$work/nginx"
   cat >"$work/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 master_process on;
 worker_processes 1;
@@ -149,6 +150,6 @@ one_run() {  # one_run PEER MODE K DURATION_MS
 for run in "${runs[@]}"; do
   IFS=: read -r mode k duration_ms <<<"$run"
   for peer in ${PEERS:-haproxy_reload nginx_reload}; do
-    one_run "$peer" "$mode" "$k" "$duration_ms"
+    one_run "$peer" "$mode" "$k" "$duration_ms" || echo "peers.sh: $peer $mode failed" >&2
   done
 done

@@ -69,7 +69,7 @@ discover_table() {
 }
 
 macro_table() {
-  echo "| load | strategy | restarts | ok | refused | reset | timeout | bad response | other | p50 | p99 | p999 | max | p99 / steady p99 |"
+  echo "| load | strategy | restarts | ok | refused | reset | timeout | bad response | other | p50 | p99 | p999 | max | p99 / demo_proxy steady p99 |"
   echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F, "$fmt_awk"'
     NR == 1 { next }
@@ -77,7 +77,7 @@ macro_table() {
     END {
       for (i = 1; i <= n; i++) {
         split(rows[i], f, ",")
-        printf "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n", f[2], f[1] == "none" ? "none (steady state)" : f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], t(f[10]), t(f[11]), t(f[12]), t(f[13]), (base[f[2]] > 0 ? sprintf("%.2f×", f[11] / base[f[2]]) : "—")
+        printf "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n", f[2], f[1] == "none" ? "none (steady state)" : f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], t(f[10]), t(f[11]), t(f[12]), t(f[13]), (base[f[2]] > 0 && f[1] ~ /^(none|pidfd|stop_start)$/ ? sprintf("%.2f×", f[11] / base[f[2]]) : "—")
       }
     }' "$dir/macro.csv"
 }
