@@ -6,6 +6,8 @@
 #                   gets the listeners from the old one over SCM_RIGHTS (-x).
 #   nginx_reload    nginx master + 1 worker; reload = SIGHUP to the master (the
 #                   master keeps the listeners; new workers, old ones drain).
+# Old workers get 1 s to drain (hard-stop-after, worker_shutdown_timeout), as
+# demo_proxy in macro.sh.
 # Appends to OUT/macro.csv and OUT/macro_handovers.csv (made by macro.sh):
 # hold_ms = until a new worker exists, old_gone_ms = until the old worker exited.
 #   scripts/bench/peers.sh BIN_DIR OUT_DIR MODE:K:DURATION_MS,...
@@ -29,20 +31,24 @@ pause() { read -r -t 0.002 <> <(:) || true; }  # 2 ms, without spawning sleep
 
 # Bounded waits on process state (these processes are not our children).
 children_of() { cat "/proc/$1/task/$1/children" 2>/dev/null || true; }
-await_gone() {  # await_gone PID
+await_gone() {  # await_gone PID: at most ~10 s
   local i
-  for ((i = 0; i < 15000; i++)); do
+  for ((i = 0; i < 5000; i++)); do
     [ -d "/proc/$1" ] || return 0
     [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" = Z ] && return 0
     pause
   done
   return 1
 }
-await_new_child() {  # await_new_child PARENT OLD_CHILD -> new child pid
+# A child of PARENT that is not in SEEN (" pid pid ... ") and not a zombie (a
+# former worker stays listed until its parent reaps it).
+await_new_child() {  # await_new_child PARENT SEEN -> new child pid, at most ~10 s
   local i c
   for ((i = 0; i < 5000; i++)); do
     for c in $(children_of "$1"); do
-      [ "$c" != "$2" ] && { echo "$c"; return 0; }
+      case "$2" in *" $c "*) continue ;; esac
+      [ "$(awk '{print $3}' "/proc/$c/stat" 2>/dev/null)" = Z ] && continue
+      [ -d "/proc/$c" ] && { echo "$c"; return 0; }
     done
     pause
   done
@@ -70,6 +76,7 @@ start_haproxy() {  # -> master pid in $master
 global
   stats socket $work/haproxy.sock mode 600 level admin expose-fd listeners
   maxconn 8000
+  hard-stop-after 1s
 defaults
   mode tcp
   timeout connect 2s
@@ -93,6 +100,7 @@ load_module /usr/lib/nginx/modules/ngx_stream_module.so;
 daemon off;
 master_process on;
 worker_processes 1;
+worker_shutdown_timeout 1s;
 pid $work/nginx.pid;
 error_log $work/nginx/error.log;
 events { worker_connections 8000; }
@@ -112,7 +120,8 @@ one_run() {  # one_run PEER MODE K DURATION_MS
   local peer=$1 mode=$2 k=$3 duration_ms=$4 i=0 t0 t1 t2 old new sig
   port=$(free_port)
   if [ "$peer" = haproxy_reload ]; then start_haproxy; sig=USR2; else start_nginx; sig=HUP; fi
-  old=$(await_new_child "$master" none) || { echo "peers.sh: $peer did not start" >&2; return 1; }
+  old=$(await_new_child "$master" " ") || { echo "peers.sh: $peer did not start" >&2; return 1; }
+  local seen=" $old "
   # Ready once it accepts.
   for ((i = 0; i < 2500; i++)); do
     ss -Hltn "sport = :$port" | grep -q . && break
@@ -126,18 +135,31 @@ one_run() {  # one_run PEER MODE K DURATION_MS
   while [ "$i" -lt "$k" ] && kill -0 "$lg" 2>/dev/null; do
     t0=$(now)
     kill -"$sig" "$master"
-    new=$(await_new_child "$master" "$old") || break
+    if ! new=$(await_new_child "$master" "$seen"); then
+      echo "$peer,$mode,$i,no_new_worker,,," >>"$out/macro_handovers.csv"
+      break
+    fi
     t1=$(now)
-    await_gone "$old" || break
+    if ! await_gone "$old"; then
+      echo "$peer,$mode,$i,old_worker_stayed,,," >>"$out/macro_handovers.csv"
+      break
+    fi
     t2=$(now)
     awk -v s="$peer" -v m="$mode" -v i="$i" -v t0="$t0" -v t1="$t1" -v t2="$t2" \
       'BEGIN { printf "%s,%s,%d,ok,%.3f,%.3f,%.3f\n", s, m, i, (t1 - t0) * 1000, (t2 - t0) * 1000, (t2 - t0) * 1000 }' \
       >>"$out/macro_handovers.csv"
     old=$new
+    seen+="$new "
     i=$((i + 1))
   done
-  wait "$lg" || true
+  wait "$lg" 2>/dev/null || true
+  # Stop the peer: SIGTERM, then SIGKILL its master and workers if it lingers.
+  local workers
+  workers=$(children_of "$master")
   kill -TERM "$master" 2>/dev/null || true
+  await_gone "$master" || true
+  # shellcheck disable=SC2086  # word splitting of the pid list is intended
+  kill -KILL "$master" $workers 2>/dev/null || true
   wait "$master" 2>/dev/null || true
   awk -v s="$peer" -v m="$mode" -v n="$i" '{
     line = s "," m "," n
