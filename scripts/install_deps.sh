@@ -13,7 +13,7 @@ packages=(
 )
 for set_name in "$@"; do
   case "$set_name" in
-    bench) packages+=(gnuplot-nox haproxy) ;;
+    bench) packages+=(gnuplot-nox haproxy libnginx-mod-stream) ;;
     *) echo "install_deps.sh: unknown package set '$set_name' (known: bench)" >&2; exit 2 ;;
   esac
 done

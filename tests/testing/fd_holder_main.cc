@@ -50,6 +50,9 @@ DEFINE_int32(port, 0, "port for the --tcp/--tcp6/--udp/--udp6 sockets (0: any fr
 DEFINE_bool(exit_main_thread, false,
             "after binding, the main thread exits (pthread_exit) and a second thread prints "
             "'ready' once it is gone (needs PIDFD_THREAD, Linux >= 6.9) and waits for SIGTERM");
+DEFINE_int32(established, 0,
+             "also hold N established loopback TCP connections, both ends (2N fds; the "
+             "listener they came from is closed, so they are never listed)");
 
 namespace {
 
@@ -192,6 +195,25 @@ void HoldNoise() {
   ::pthread_exit(nullptr);
 }
 
+void HoldEstablished(int count) {
+  const int l = Inet(AF_INET, SOCK_STREAM, false, 0);
+  struct sockaddr_storage ss = {};
+  socklen_t len = sizeof(ss);
+  ::getsockname(l, reinterpret_cast<sockaddr*>(&ss), &len);
+  for (int i = 0; i < count; ++i) {
+    const int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c < 0) Die("socket");
+    if (::connect(c, reinterpret_cast<sockaddr*>(&ss), len) != 0) Die("connect");
+    const int a = ::accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    if (a < 0) Die("accept4");
+    // Reset on exit instead of leaving TIME_WAIT entries that slow later runs.
+    const struct linger no_linger = {.l_onoff = 1, .l_linger = 0};
+    ::setsockopt(c, SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+    ::setsockopt(a, SOL_SOCKET, SO_LINGER, &no_linger, sizeof(no_linger));
+  }
+  ::close(l);
+}
+
 std::vector<std::string> List(const std::string& flag) {
   if (flag.empty()) return {};
   return absl::StrSplit(flag, ',');
@@ -213,10 +235,12 @@ int main(int argc, char** argv) {
     BringLoopbackUp();
   }
   if (FLAGS_noise) HoldNoise();
-  for (int i = 0; i < FLAGS_tcp; ++i) Print(Inet(AF_INET, SOCK_STREAM, false, static_cast<uint16_t>(FLAGS_port)), "tcp");
-  for (int i = 0; i < FLAGS_tcp6; ++i) Print(Inet(AF_INET6, SOCK_STREAM, false, static_cast<uint16_t>(FLAGS_port)), "tcp6");
-  for (int i = 0; i < FLAGS_udp; ++i) Print(Inet(AF_INET, SOCK_DGRAM, false, static_cast<uint16_t>(FLAGS_port)), "udp");
-  for (int i = 0; i < FLAGS_udp6; ++i) Print(Inet(AF_INET6, SOCK_DGRAM, false, static_cast<uint16_t>(FLAGS_port)), "udp6");
+  const auto port = static_cast<uint16_t>(FLAGS_port);
+  for (int i = 0; i < FLAGS_tcp; ++i) Print(Inet(AF_INET, SOCK_STREAM, false, port), "tcp");
+  for (int i = 0; i < FLAGS_tcp6; ++i) Print(Inet(AF_INET6, SOCK_STREAM, false, port), "tcp6");
+  for (int i = 0; i < FLAGS_udp; ++i) Print(Inet(AF_INET, SOCK_DGRAM, false, port), "udp");
+  for (int i = 0; i < FLAGS_udp6; ++i) Print(Inet(AF_INET6, SOCK_DGRAM, false, port), "udp6");
+  if (FLAGS_established > 0) HoldEstablished(FLAGS_established);
   uint16_t group_port = 0;
   for (int i = 0; i < FLAGS_reuseport; ++i) {
     const int fd = Inet(AF_INET, SOCK_STREAM, true, group_port);

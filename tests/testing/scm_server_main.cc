@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gflags/gflags.h"
 #include "handover/scm_rights.h"
@@ -27,12 +28,22 @@ DEFINE_string(socket, "", "control socket path");
 DEFINE_int32(tcp, 1, "TCP listeners on 127.0.0.1:0");
 DEFINE_int32(client_timeout_ms, 1000, "ScmServerOptions::client_timeout");
 DEFINE_bool(names, true, "name the listeners l0, l1, ...");
+DEFINE_int32(busy_ms, 0,
+             "play a loaded event loop: after each poll, compute for this long before "
+             "looking at events again (0 = idle, answer at once)");
 
 namespace {
 
 [[noreturn]] void Die(const char* what) {
   ::fprintf(stderr, "scm_server: %s: %s\n", what, ::strerror(errno));
   ::exit(1);
+}
+
+// Keeps the CPU busy for `ms`, as a request handler that blocks the loop would.
+void Compute(int ms) {
+  const absl::Time until = absl::Now() + absl::Milliseconds(ms);
+  while (absl::Now() < until) {
+  }
 }
 
 handover::UniqueFd TcpListener() {
@@ -79,7 +90,8 @@ int main(int argc, char** argv) {
   for (;;) {
     struct pollfd pfds[2] = {{.fd = server->fd(), .events = POLLIN, .revents = 0},
                              {.fd = sigfd.get(), .events = POLLIN, .revents = 0}};
-    if (::poll(pfds, 2, -1) < 0) {
+    if (FLAGS_busy_ms > 0) Compute(FLAGS_busy_ms);
+    if (::poll(pfds, 2, FLAGS_busy_ms > 0 ? 0 : -1) < 0) {
       if (errno == EINTR) continue;
       Die("poll");
     }

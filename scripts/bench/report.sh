@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Prints docs/benchmarks.md from the files scripts/bench.sh leaves in DIR.
+#   scripts/bench/report.sh docs/bench > docs/benchmarks.md
+set -euo pipefail
+dir=$1
+val() { awk -F= -v k="$1" '$1 == k {sub(/^[^=]*=/, ""); print; exit}' "$dir/machine.txt"; }
+
+# Median "q1-q3" of one summary row, in µs or ms.
+fmt_awk='
+function t(us) { return us >= 10000 ? sprintf("%.1f ms", us / 1000) : us >= 1000 ? sprintf("%.2f ms", us / 1000) : sprintf("%.0f µs", us) }
+function cell(med, q1, q3) { return t(med) " (" t(q1) "–" t(q3) ")" }'
+
+# takeover table for one state: N | pidfd | scm | getfd | dup | pidfd/scm | pidfd/getfd
+takeover_table() {
+  local state=$1
+  echo "| N | pidfd path | SCM_RIGHTS | bare pidfd_getfd loop | bare dup loop | pidfd / SCM (paired) | pidfd / getfd loop (paired) |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F, -v s="$state" "$fmt_awk"'
+    FNR == 1 { f++; next }
+    f == 1 && $1 == s {
+      ns[$3] = 1
+      if ($4 > 0) c[$2, $3] = cell($5, $6, $7)
+      else c[$2, $3] = "fails: " $10
+    }
+    f == 2 && $1 == s { r[$4, $2] = sprintf("%.2f× (%.2f–%.2f)", $6, $7, $8) }
+    END {
+      n = 0; for (k in ns) order[++n] = k + 0
+      for (i = 2; i <= n; i++) { v = order[i]; for (j = i - 1; j >= 1 && order[j] > v; j--) order[j + 1] = order[j]; order[j + 1] = v }
+      for (i = 1; i <= n; i++) {
+        k = order[i]
+        printf "| %d | %s | %s | %s | %s | %s | %s |\n", k, c["pidfd", k], c["scm", k], c["getfd", k], c["dup", k], \
+          (("scm", k) in r) && r["scm", k] !~ /^0.00/ ? r["scm", k] : "—", r["getfd", k]
+      }
+    }' "$dir/takeover_summary.csv" \
+    <(awk -F, 'NR == 1 || $6 > 0' "$dir/takeover_ratios.csv")
+}
+
+steps_table() {
+  echo "| state | N | open + prove | discover | take + verify | sum of steps |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  awk -F, "$fmt_awk"'
+    NR > 1 && $2 ~ /^(step_|phases$)/ { c[$1, $3, $2] = t($5); key[$1 "," $3] = 1 }
+    END {
+      split("idle busy stopped", st, " ")
+      for (s = 1; s <= 3; s++) for (k in key) {
+        split(k, p, ","); if (p[1] != st[s]) continue
+        line[st[s], p[2] + 0] = sprintf("| %s | %d | %s | %s | %s | %s |", p[1], p[2], c[p[1], p[2], "step_open"], c[p[1], p[2], "step_discover"], c[p[1], p[2], "step_take"], c[p[1], p[2], "phases"])
+      }
+      split("1 16 64 256 1024 4096", ns, " ")
+      for (s = 1; s <= 3; s++) for (i = 1; i <= 6; i++) if ((st[s], ns[i]) in line) print line[st[s], ns[i]]
+    }' "$dir/takeover_summary.csv"
+}
+
+stopped_scm() {
+  awk -F, 'NR > 1 && $1 == "stopped" && $2 == "scm" {
+    n = split($10, f, " "); kinds = ""
+    for (i = 1; i <= n; i++) { split(f[i], p, "@"); kinds = kinds sprintf("%s%s after %.0f ms", i > 1 ? ", " : "", p[1], p[2] / 1000) }
+    printf "- N = %d: %d of %d attempts succeeded; failures: %s\n", $3, $4, $4 + n, kinds == "" ? "none" : kinds
+  }' "$dir/takeover_summary.csv"
+}
+
+discover_table() {
+  echo "| established connections in the namespace | fds the target holds | sock_diag | /proc/PID/net | full TakeOver (auto) |"
+  echo "|---:|---:|---:|---:|---:|"
+  awk -F, "$fmt_awk"'
+    NR > 1 { c[$1, $2, $3] = $4 > 0 ? cell($5, $6, $7) : "fails: " $10; if (!(($1, $2) in seen)) { seen[$1, $2] = 1; o[++n] = $1 "," $2 } }
+    END { for (i = 1; i <= n; i++) { split(o[i], p, ","); printf "| %d | %d | %s | %s | %s |\n", p[1], p[2], c[p[1], p[2], "sock_diag"], c[p[1], p[2], "proc_net"], c[p[1], p[2], "takeover"] } }' \
+    "$dir/discover_summary.csv"
+}
+
+macro_table() {
+  echo "| load | strategy | restarts | ok | refused | reset | timeout | bad response | other | p50 | p99 | p999 | max | p99 / demo_proxy steady p99 |"
+  echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  awk -F, "$fmt_awk"'
+    NR == 1 { next }
+    { rows[++n] = $0; if ($1 == "none") base[$2] = $11 }
+    END {
+      for (i = 1; i <= n; i++) {
+        split(rows[i], f, ",")
+        printf "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %s | %s | %s | %s | %s |\n", f[2], f[1] == "none" ? "none (steady state)" : f[1], f[3], f[4], f[5], f[6], f[7], f[8], f[9], t(f[10]), t(f[11]), t(f[12]), t(f[13]), (base[f[2]] > 0 && f[1] ~ /^(none|pidfd|stop_start)$/ ? sprintf("%.2f×", f[11] / base[f[2]]) : "—")
+      }
+    }' "$dir/macro.csv"
+}
+
+macro_restarts() {
+  echo "| load | strategy | restarts | new instance holds the listeners | old instance gone | whole restart (wall, from the driver) |"
+  echo "|---|---|---:|---:|---:|---:|"
+  awk -F, '
+    function ms(x) { return sprintf("%.1f ms", x) }
+    NR == 1 { next }
+    { key = $3 "," $2; if (!(key in seen)) { seen[key] = 1; o[++n] = key }
+      c[key, $1] = ms($5) " (" ms($6) "–" ms($7) ")"; cnt[key] = $4 }
+    END { for (i = 1; i <= n; i++) { split(o[i], p, ","); printf "| %s | %s | %d | %s | %s | %s |\n", p[1], p[2], cnt[o[i]], c[o[i], 5], c[o[i], 6], c[o[i], 7] } }' \
+    "$dir/macro_handovers_summary.csv"
+}
+
+# Median of one summary row: median_of FILE FIELDS... (key columns 1..3)
+median_of() {
+  awk -F, -v a="$2" -v b="$3" -v c="$4" 'NR > 1 && $1 == a && $2 == b && $3 == c {print $5; exit}' "$1"
+}
+ratio_of() {
+  awk -F, -v s="$1" -v n="$2" -v b="$3" 'NR > 1 && $1 == s && $2 == n && $4 == b {printf "%.2f (IQR %.2f–%.2f, %d pairs)", $6, $7, $8, $5; exit}' \
+    "$dir/takeover_ratios.csv"
+}
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
+
+# verdict VALUE LIMIT: "met" when VALUE <= LIMIT, else "missed by X×".
+verdict() {
+  awk -v v="$1" -v l="$2" 'BEGIN { if (v == "") print "not measured"; else if (v + 0 <= l + 0) print "**met**"; else printf "**missed** (%.1f× the limit)\n", v / l }'
+}
+ratio_med() {
+  awk -F, -v s="$1" -v n="$2" -v b="$3" 'NR > 1 && $1 == s && $2 == n && $4 == b {print $6; exit}' "$dir/takeover_ratios.csv"
+}
+worst_ratio() {  # worst_ratio STATE B MAX_N: the largest median ratio for N <= MAX_N
+  awk -F, -v s="$1" -v b="$2" -v m="$3" 'NR > 1 && $1 == s && $4 == b && $2 <= m && $5 > 0 && $6 > w {w = $6} END {print w}' "$dir/takeover_ratios.csv"
+}
+hold_ms=$(awk -F, '$1 == 5 && $2 == "pidfd" && $3 == "new_conn" {print $5}' "$dir/macro_handovers_summary.csv")
+p99_ratio() {
+  awk -F, -v m="$1" '$1 == "none" && $2 == m {b = $11} $1 == "pidfd" && $2 == m {p = $11} END {if (b > 0) print p / b}' "$dir/macro.csv"
+}
+pidfd_fail=$(awk -F, '$1 == "pidfd" && $2 == "new_conn" {if ($3 >= 200 && $5 + $6 + $7 + $8 + $9 == 0) print "**met** for pidfd; SCM_RIGHTS not measured"; else if ($5 + $6 + $7 + $8 + $9 == 0) printf "0 failures but only %d restarts (< 200); SCM_RIGHTS not measured\n", $3; else print "**missed** for pidfd"}' "$dir/macro.csv")
+
+max_n=$(awk -F, 'NR > 1 && $1 == "idle" {print $3}' "$dir/takeover_summary.csv" | sort -n | tail -1)
+max_conns=$(awk -F, 'NR > 1 {print $1}' "$dir/discover_summary.csv" | sort -n | tail -1)
+d_idle=$(median_of "$dir/discover_summary.csv" 0 100 sock_diag)
+d_busy=$(median_of "$dir/discover_summary.csv" "$max_conns" 100 sock_diag)
+t_idle=$(median_of "$dir/discover_summary.csv" 0 100 takeover)
+t_busy=$(median_of "$dir/discover_summary.csv" "$max_conns" 100 takeover)
+p_idle=$(median_of "$dir/discover_summary.csv" 0 100 proc_net)
+p_busy=$(median_of "$dir/discover_summary.csv" "$max_conns" 100 proc_net)
+
+cat <<EOF
+# Benchmarks
+
+Generated by \`scripts/bench.sh\` ($(val mode) run) — do not edit by hand; edit
+\`scripts/bench/report.sh\` and rerun. Raw rows: [docs/bench/](bench/) (\`takeover.csv\`,
+\`discover.csv\`), summaries and paired ratios next to them.
+
+| | |
+|---|---|
+| date | $(val date) |
+| commit | $(val commit) |
+| kernel | $(val kernel) |
+| machine | $(val nproc) vCPU ($(val cpu)), $(val mem_mb) MB, VM |
+| RLIMIT_NOFILE hard | $(val nofile_hard) |
+| TCP sockets before the run (\`ss -s\`) | $(val tcp_before) |
+| load average before / after (other work shares this VM) | $(val load_before) / $(val load_after) |
+
+Commands (from \`scripts/bench.sh\`; \`scripts/bench.sh --quick\` runs fewer points):
+\`\`\`
+$(sed "s|$(cd "$dir/../.." && pwd)/||g" "$dir/commands.txt")
+\`\`\`
+
+## Method
+
+- Every figure is the **median of repeated runs** with the interquartile range
+  (q1–q3) in brackets; min/max and the count are in \`takeover_summary.csv\` /
+  \`discover_summary.csv\`. A failed run is never averaged in: it is listed by kind.
+- **Ratios are paired**: the methods run interleaved, in rotating order, inside each
+  repetition against the same old process, and the ratio is taken per repetition;
+  the table gives the median of those ratios and their IQR.
+- Absolute times come from a 2-vCPU VM where every syscall costs 1–3 µs
+  (paravirtualised interrupt enabling shows at the top of \`perf\`): read ratios.
+- The old instance is \`scm_server\` (tests/testing): N TCP listeners on 127.0.0.1 and an
+  SCM_RIGHTS control socket served from its poll loop. **idle**: it waits in
+  poll(). **busy**: its loop computes ${BUSY_MS:-10} ms between polls (a loaded event loop: a
+  request waits 0–10 ms for the loop, then is served). **stopped**: SIGSTOPped.
+- **pidfd path** = \`handover::TakeOver({.pid})\`: pidfd_open, prove identity, list
+  /proc/PID/fd, sock_diag dump in the target's netns, join, pidfd_getfd each socket,
+  verify each copy (fstat inode, SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN) and read
+  SO_REUSEPORT. It takes N + 1 sockets (the control socket is a unix listener too).
+  **SCM_RIGHTS** = \`handover::FetchListeners\`: connect, request, receive N fds in
+  batches of 253, the old side answering from its loop. **getfd loop**: pidfd_getfd of
+  the N known fd numbers, pidfd opened beforehand. **dup loop**: F_DUPFD_CLOEXEC of N
+  sockets of our own. All copies are closed after the clock stops.
+- Discovery: \`conn_holder\` processes hold the host's established loopback
+  connections (both ends; 8000 per process because the hard RLIMIT_NOFILE here is
+  $(val nofile_hard) and cannot be raised without CAP_SYS_RESOURCE). The target is
+  \`fd_holder\` with 4 listeners plus established connections to reach ~100 or ~16k fds
+  (those connections are in the namespace too). sock_diag / proc_net =
+  \`DiscoverSockets(..., {.method, .inspect_copies = false})\`, as TakeOver calls it.
+
+## Takeover latency against N listeners
+
+![takeover latency](bench/takeover.png)
+
+### Old instance idle
+$(takeover_table idle)
+
+### Old instance busy (loop blocked ${BUSY_MS:-10} ms at a time)
+$(takeover_table busy)
+
+### Old instance SIGSTOPped
+$(takeover_table stopped)
+
+SCM_RIGHTS against the stopped instance (timeout 200 ms):
+$(stopped_scm)
+
+### Where the pidfd path spends its time
+The same path again, timed step by step (\`Process::Open\`, \`ListSockets\`, \`TakeSockets\`):
+$(steps_table)
+
+## Discovery cost against what the host holds
+
+![discovery cost](bench/discover.png)
+
+$(discover_table)
+
+## Restarting demo_proxy under load
+
+\`scripts/bench/macro.sh\`: demo_loadgen (concurrency 16, as fast as it can: the
+2 vCPUs are saturated) → demo_proxy → demo_backend, all on 127.0.0.1. One run per
+row; the restarts happen one after the other for as long as the load runs.
+**pidfd** = \`handover exec --ready=notify -- demo_proxy\` (pidfd_getfd takeover, the
+new proxy inherits the sockets, then the old one is sent SIGTERM and awaited);
+**stop_start** = SIGTERM, wait for exit, start a new proxy on the same port. A
+draining demo_proxy closes the connections still open after 1 s (it relays bytes
+and cannot tell an idle keep-alive connection from a busy one).
+The peers (\`scripts/bench/peers.sh\`, Debian's HAProxy 2.6 and nginx 1.22, TCP
+relays to the same backend): **haproxy_reload** = \`haproxy -W\` with a stats socket
+with \`expose-fd listeners\`, reload = SIGUSR2 to the master (the new worker gets the
+listeners from the old one over SCM_RIGHTS); **nginx_reload** = SIGHUP to the
+master (the master keeps its listeners and starts new workers; old workers drain).
+SCM_RIGHTS handoff and SO_REUSEPORT overlap inside demo_proxy are not in this
+table: demo_proxy has no \`--takeover_scm\` / reuseport mode on this branch yet.
+
+$(macro_table)
+
+Per restart (median, IQR): "holds the listeners" is the takeover step for pidfd
+(from handover's report), the time until the new proxy printed "ready" for
+stop_start, and the time until the new worker process exists for the peers (it
+may take a little longer to accept); "old gone" is from the start of the restart
+until the old process (old worker for the peers) exited (handover's total for pidfd).
+
+$(macro_restarts)
+
+## Targets (issue #5): where we stand
+
+| target | measured (this run) | status |
+|---|---|---|
+| 0 failed attempts over ≥ 200 handovers at saturating new-connection load (pidfd, SCM_RIGHTS) | pidfd: $(awk -F, '$1 == "pidfd" && $2 == "new_conn" {printf "%d restarts, %d failed requests of %d", $3, $5 + $6 + $7 + $8 + $9, $4 + $5 + $6 + $7 + $8 + $9}' "$dir/macro.csv"); SCM_RIGHTS: not measured (no demo_proxy flag yet) | $pidfd_fail |
+| pidfd ≤ SCM_RIGHTS for N ≤ 64 (issue: from a loaded demo_proxy; here: scm_server idle) | pidfd / SCM at N = 1: $(ratio_of idle 1 scm); N = 16: $(ratio_of idle 16 scm); N = 64: $(ratio_of idle 64 scm) | $(verdict "$(worst_ratio idle scm 64)" 1) |
+| old event loop busy: pidfd ≤ 0.1 × SCM_RIGHTS | N = 1: $(ratio_of busy 1 scm); N = 16: $(ratio_of busy 16 scm); N = 64: $(ratio_of busy 64 scm); N = $max_n: $(ratio_of busy "$max_n" scm) | N ≤ 16: $(verdict "$(worst_ratio busy scm 16)" 0.1); N ≤ 64: $(verdict "$(worst_ratio busy scm 64)" 0.1); N = $max_n: $(verdict "$(ratio_med busy "$max_n" scm)" 0.1) |
+| N = 4096: full pidfd path ≤ 1.5 × bare pidfd_getfd loop | N = $max_n, idle: $(ratio_of idle "$max_n" getfd) | $(verdict "$(ratio_med idle "$max_n" getfd)" 1.5) |
+| discovery with 100k established connections ≤ 2 × idle host | sock_diag, 100-fd target, $max_conns connections vs 0: $(div "$d_busy" "$d_idle")× (medians $(awk -v a="$d_busy" -v b="$d_idle" 'BEGIN {printf "%.0f vs %.0f µs", a, b}')); full TakeOver: $(div "$t_busy" "$t_idle")×; /proc/PID/net instead: $(div "$p_busy" "$p_idle")× | sock_diag: $(verdict "$(div "$d_busy" "$d_idle")" 2) |
+| p99 with handovers ≤ 1.2 × without | new_conn: $(awk -F, '$1 == "none" && $2 == "new_conn" {b = $11} $1 == "pidfd" && $2 == "new_conn" {p = $11} END {if (b > 0) printf "%.2f× (%.1f vs %.1f ms)", p / b, p / 1000, b / 1000}' "$dir/macro.csv"); keepalive: $(awk -F, '$1 == "none" && $2 == "keepalive" {b = $11} $1 == "pidfd" && $2 == "keepalive" {p = $11} END {if (b > 0) printf "%.2f× (%.1f vs %.1f ms)", p / b, p / 1000, b / 1000}' "$dir/macro.csv") | new_conn: $(verdict "$(p99_ratio new_conn)" 1.2); keepalive: $(verdict "$(p99_ratio keepalive)" 1.2) |
+| new instance holds the listeners ≤ 20 ms (median) after the restart starts | pidfd, new_conn: $(awk -F, '$1 == 5 && $2 == "pidfd" && $3 == "new_conn" {printf "%.1f ms (takeover step; the new proxy process is spawned %s)", $5, "after it"}' "$dir/macro_handovers_summary.csv") | $(verdict "$hold_ms" 20) |
+
+EOF
+cat "$(dirname "$0")/analysis.md"
