@@ -119,11 +119,8 @@ one_run() {  # one_run STRATEGY MODE K DURATION_MS
   done
   wait "$lg" || true
   kill -TERM "$(cut -d' ' -f1 "$work/current.pid")" 2>/dev/null || true
-  awk -v s="$strategy" -v m="$mode" -v n="$i" '{
-    line = s "," m "," n
-    split("ok refused reset timeout bad_response other p50_us p99_us p999_us max_us", f, " ")
-    for (j = 1; j <= 10; j++) { v = $0; if (sub(".*\"" f[j] "\":", "", v)) { sub(/[,}].*/, "", v) } else v = ""; line = line "," v }
-    print line }' "$work/loadgen.json" >>"$out/macro.csv"
+  awk -v s="$strategy" -v m="$mode" -v n="$i" -f "$(dirname "$0")/loadgen_row.awk" \
+    "$work/loadgen.json" >>"$out/macro.csv"
   echo "macro $strategy $mode: $i restarts done" >&2
 }
 

@@ -161,11 +161,8 @@ one_run() {  # one_run PEER MODE K DURATION_MS
   # shellcheck disable=SC2086  # word splitting of the pid list is intended
   kill -KILL "$master" $workers 2>/dev/null || true
   wait "$master" 2>/dev/null || true
-  awk -v s="$peer" -v m="$mode" -v n="$i" '{
-    line = s "," m "," n
-    split("ok refused reset timeout bad_response other p50_us p99_us p999_us max_us", f, " ")
-    for (j = 1; j <= 10; j++) { v = $0; if (sub(".*\"" f[j] "\":", "", v)) { sub(/[,}].*/, "", v) } else v = ""; line = line "," v }
-    print line }' "$work/loadgen.json" >>"$out/macro.csv"
+  awk -v s="$peer" -v m="$mode" -v n="$i" -f "$(dirname "$0")/loadgen_row.awk" \
+    "$work/loadgen.json" >>"$out/macro.csv"
   echo "peers $peer $mode: $i reloads done" >&2
 }
 

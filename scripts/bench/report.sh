@@ -167,7 +167,7 @@ $(sed "s|$(cd "$dir/../.." && pwd)/||g" "$dir/commands.txt")
   request waits 0–10 ms for the loop, then is served). **stopped**: SIGSTOPped.
 - **pidfd path** = \`handover::TakeOver({.pid})\`: pidfd_open, prove identity, list
   /proc/PID/fd, sock_diag dump in the target's netns, join, pidfd_getfd each socket,
-  verify each copy (fstat inode, SO_TYPE, SO_DOMAIN, SO_ACCEPTCONN) and read
+  verify each copy (fstat: same inode; SO_ACCEPTCONN) and read
   SO_REUSEPORT. It takes N + 1 sockets (the control socket is a unix listener too).
   **SCM_RIGHTS** = \`handover::FetchListeners\`: connect, request, receive N fds in
   batches of 253, the old side answering from its loop. **getfd loop**: pidfd_getfd of
@@ -222,7 +222,8 @@ with \`expose-fd listeners\`, reload = SIGUSR2 to the master (the new worker get
 listeners from the old one over SCM_RIGHTS); **nginx_reload** = SIGHUP to the
 master (the master keeps its listeners and starts new workers; old workers drain).
 SCM_RIGHTS handoff and SO_REUSEPORT overlap inside demo_proxy are not in this
-table: demo_proxy has no \`--takeover_scm\` / reuseport mode on this branch yet.
+table yet: demo_proxy's \`--takeover_scm\` landed after this benchmark was written, and it has no
+reuseport-overlap mode.
 
 $(macro_table)
 
@@ -238,7 +239,7 @@ $(macro_restarts)
 
 | target | measured (this run) | status |
 |---|---|---|
-| 0 failed attempts over ≥ 200 handovers at saturating new-connection load (pidfd, SCM_RIGHTS) | pidfd: $(awk -F, '$1 == "pidfd" && $2 == "new_conn" {printf "%d restarts, %d failed requests of %d", $3, $5 + $6 + $7 + $8 + $9, $4 + $5 + $6 + $7 + $8 + $9}' "$dir/macro.csv"); SCM_RIGHTS: not measured (no demo_proxy flag yet) | $pidfd_fail |
+| 0 failed attempts over ≥ 200 handovers at saturating new-connection load (pidfd, SCM_RIGHTS) | pidfd: $(awk -F, '$1 == "pidfd" && $2 == "new_conn" {printf "%d restarts, %d failed requests of %d", $3, $5 + $6 + $7 + $8 + $9, $4 + $5 + $6 + $7 + $8 + $9}' "$dir/macro.csv"); SCM_RIGHTS: not measured (demo_proxy --takeover_scm not wired into the macro benchmark yet) | $pidfd_fail |
 | pidfd ≤ SCM_RIGHTS for N ≤ 64 (issue: from a loaded demo_proxy; here: scm_server idle) | pidfd / SCM at N = 1: $(ratio_of idle 1 scm); N = 16: $(ratio_of idle 16 scm); N = 64: $(ratio_of idle 64 scm) | $(verdict "$(worst_ratio idle scm 64)" 1) |
 | old event loop busy: pidfd ≤ 0.1 × SCM_RIGHTS | N = 1: $(ratio_of busy 1 scm); N = 16: $(ratio_of busy 16 scm); N = 64: $(ratio_of busy 64 scm); N = $max_n: $(ratio_of busy "$max_n" scm) | N ≤ 16: $(verdict "$(worst_ratio busy scm 16)" 0.1); N ≤ 64: $(verdict "$(worst_ratio busy scm 64)" 0.1); N = $max_n: $(verdict "$(ratio_med busy "$max_n" scm)" 0.1) |
 | N = 4096: full pidfd path ≤ 1.5 × bare pidfd_getfd loop | N = $max_n, idle: $(ratio_of idle "$max_n" getfd) | $(verdict "$(ratio_med idle "$max_n" getfd)" 1.5) |
