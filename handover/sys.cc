@@ -56,24 +56,9 @@ absl::Status PidfdSendSignal(int pidfd, int sig) {
 }
 
 absl::StatusOr<bool> WaitReadable(int fd, absl::Time deadline) {
-  for (;;) {
-    int timeout_ms = -1;
-    if (deadline != absl::InfiniteFuture()) {
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) timeout_ms = 0;
-      else timeout_ms = static_cast<int>(std::min<int64_t>(
-               absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT32_MAX));
-    }
-    struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
-    const int n = ::poll(&pfd, 1, timeout_ms);
-    if (n < 0) {
-      const int err = errno;
-      if (err == EINTR) continue;
-      return ErrnoError(err, absl::StrFormat("poll(fd %d)", fd));
-    }
-    if (n > 0) return true;
-    if (timeout_ms == 0 || absl::Now() >= deadline) return false;
-  }
+  struct pollfd pfd = {.fd = fd, .events = POLLIN, .revents = 0};
+  HANDOVER_ASSIGN_OR_RETURN(int ready, Poll(absl::MakeSpan(&pfd, 1), deadline));
+  return ready > 0;
 }
 
 absl::StatusOr<UniqueFd> OpenAt(int dir_fd, const std::string& path, int flags) {
