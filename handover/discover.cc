@@ -1,7 +1,6 @@
 #include "handover/discover.h"
 
 #include <fcntl.h>
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -12,17 +11,15 @@
 #include <utility>
 #include <vector>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
-#include "absl/time/time.h"
 #include "handover/proc_net.h"
-#include "handover/sock_diag.h"
 #include "handover/status.h"
 #include "handover/sys.h"
+#include "handover/target_netns.h"
 #include "handover/unique_fd.h"
 
 namespace handover {
@@ -66,60 +63,6 @@ absl::StatusOr<std::vector<FdSocket>> ListSocketFds(int proc_dir) {
   return out;
 }
 
-// NOT_FOUND once the process behind the pidfd has exited (a zombie is enough:
-// pidfd POLLIN, Linux >= 5.3). A zombie's /proc/PID/fd is empty, not missing.
-absl::Status CheckAlive(int pidfd) {
-  HANDOVER_ASSIGN_OR_RETURN(bool exited, sys::WaitReadable(pidfd, absl::InfinitePast()));
-  if (exited) return absl::NotFoundError("the target process has exited");
-  return absl::OkStatus();
-}
-
-absl::StatusOr<bool> InOurNetns(int proc_dir) {
-  HANDOVER_ASSIGN_OR_RETURN(struct stat theirs, sys::FstatAt(proc_dir, "ns/net", 0));
-  // thread-self: setns() is per thread, and this thread is the one that matters.
-  HANDOVER_ASSIGN_OR_RETURN(struct stat ours,
-                            sys::FstatAt(AT_FDCWD, "/proc/thread-self/ns/net", 0));
-  return theirs.st_ino == ours.st_ino && theirs.st_dev == ours.st_dev;
-}
-
-// setns(pidfd, CLONE_NEWNET) for the calling thread, with a hint on EPERM.
-absl::Status EnterNetns(int pidfd) {
-  absl::Status entered = sys::Setns(pidfd, CLONE_NEWNET);
-  if (absl::IsPermissionDenied(entered)) {
-    entered = absl::PermissionDeniedError(
-        absl::StrCat(entered.message(),
-                     "; entering another network namespace needs CAP_SYS_ADMIN "
-                     "(method auto falls back to /proc/PID/net)"));
-  }
-  return WithContext(entered, "entering the target's network namespace");
-}
-
-// A NETLINK_SOCK_DIAG socket created inside the target's network namespace.
-// setns() moves only the calling thread, and it is moved back before returning.
-absl::StatusOr<UniqueFd> OpenSockDiagInNetns(int pidfd, int proc_dir) {
-  HANDOVER_ASSIGN_OR_RETURN(bool same, InOurNetns(proc_dir));
-  if (same) return internal::OpenSockDiag();
-  HANDOVER_ASSIGN_OR_RETURN(UniqueFd own_netns,
-                            sys::OpenAt(AT_FDCWD, "/proc/thread-self/ns/net", O_RDONLY));
-  HANDOVER_RETURN_IF_ERROR(EnterNetns(pidfd));
-  absl::StatusOr<UniqueFd> netlink;
-  absl::Status restored;
-  {
-    absl::Cleanup restore = [&] { restored = sys::Setns(own_netns.get(), CLONE_NEWNET); };
-    netlink = internal::OpenSockDiag();
-  }
-  if (!restored.ok()) {
-    return absl::InternalError(absl::StrCat(
-        "could not return to our own network namespace after setns: ", restored.message()));
-  }
-  return netlink;
-}
-
-absl::StatusOr<std::vector<SocketInfo>> SockDiagSockets(int pidfd, int proc_dir) {
-  HANDOVER_ASSIGN_OR_RETURN(UniqueFd netlink, OpenSockDiagInNetns(pidfd, proc_dir));
-  return internal::DumpListeningSockets(netlink.get());
-}
-
 // The /proc/PID/net files show the target's namespace. A missing tcp6/udp6 means
 // IPv6 is disabled, not an error.
 absl::StatusOr<std::vector<SocketInfo>> ProcNetSockets(int proc_dir) {
@@ -160,7 +103,7 @@ absl::StatusOr<std::vector<SocketInfo>> ProcNetSocketsWithContext(int proc_dir,
 
 absl::StatusOr<std::vector<SocketInfo>> NamespaceSockets(int pidfd, int proc_dir, Method method) {
   if (method == Method::kProcNet) return ProcNetSocketsWithContext(proc_dir, "");
-  absl::StatusOr<std::vector<SocketInfo>> found = SockDiagSockets(pidfd, proc_dir);
+  absl::StatusOr<std::vector<SocketInfo>> found = internal::SockDiagSocketsOf(pidfd, proc_dir);
   if (found.ok()) return found;
   if (method == Method::kSockDiag || !WorthFallingBack(found.status())) {
     return WithContext(found.status(), "listing sockets with sock_diag");
@@ -230,7 +173,7 @@ absl::Status InspectCopies(int pidfd, std::vector<SocketInfo>& sockets) {
 
 absl::StatusOr<std::vector<SocketInfo>> DiscoverSockets(int pidfd, int proc_dir,
                                                         const DiscoverOptions& options) {
-  HANDOVER_RETURN_IF_ERROR(CheckAlive(pidfd));
+  HANDOVER_RETURN_IF_ERROR(internal::CheckAlive(pidfd));
   absl::StatusOr<std::vector<FdSocket>> fds = ListSocketFds(proc_dir);
   if (!fds.ok()) {
     return WithContext(fds.status(), absl::IsPermissionDenied(fds.status())
@@ -243,7 +186,7 @@ absl::StatusOr<std::vector<SocketInfo>> DiscoverSockets(int pidfd, int proc_dir,
   std::vector<SocketInfo> sockets = Join(*fds, in_netns);
   if (options.inspect_copies) HANDOVER_RETURN_IF_ERROR(InspectCopies(pidfd, sockets));
   // The fd listing of an exiting process can be partial: do not return it.
-  HANDOVER_RETURN_IF_ERROR(CheckAlive(pidfd));
+  HANDOVER_RETURN_IF_ERROR(internal::CheckAlive(pidfd));
   return sockets;
 }
 

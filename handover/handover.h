@@ -18,9 +18,10 @@
 // handover::AllowTakeoverBy (see permission.h).
 //
 // Steps: Process::Open proves the pidfd is the intended process (pid reuse);
-// DiscoverSockets lists its listening/bound sockets in ITS network namespace;
-// ApplySelect narrows them; TakeSockets copies them with pidfd_getfd, verifying
-// each copy, all or nothing; Drain signals through the pidfd and polls it for exit.
+// CopyListeners copies its fds and keeps its listening/bound sockets in ITS
+// network namespace (or DiscoverSockets lists them and TakeSockets copies them);
+// ApplySelect narrows them, all or nothing; Drain signals through the pidfd and
+// polls it for exit.
 #ifndef HANDOVER_HANDOVER_H_
 #define HANDOVER_HANDOVER_H_
 
@@ -31,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "handover/copy_listeners.h"
 #include "handover/discover.h"
 #include "handover/drain.h"
 #include "handover/permission.h"
@@ -61,6 +63,17 @@ absl::StatusOr<std::vector<SocketInfo>> ListSockets(const Process& process,
 struct TakeoverOptions {
   std::string select;          // --select syntax (select.h); empty = every socket found
   DiscoverOptions discover;
+  // How the sockets are found and copied:
+  enum class Path {
+    kAuto,       // copy first; list first when that is refused (EPERM from
+                 // pidfd_getfd on any fd, setns, sock_diag missing) or when
+                 // discover.method is kProcNet
+    kCopyFirst,  // copy every fd, keep the sockets (copy_listeners.h): one syscall per
+                 // target fd plus one batched read; needs sock_diag. Errors returned.
+    kListFirst,  // read /proc/PID/fd, then copy only the selected sockets
+                 // (discover.h, takeover.h): copies nothing else.
+  };
+  Path path = Path::kAuto;
 };
 
 struct Takeover {

@@ -95,6 +95,11 @@ absl::Status Dump(int fd, const Req& body, uint32_t seq, MessageHandler on_messa
   }
 }
 
+// The kernel's two 32-bit halves, low first: the value SO_COOKIE returns.
+uint64_t Cookie(const uint32_t (&halves)[2]) {
+  return static_cast<uint64_t>(halves[0]) | (static_cast<uint64_t>(halves[1]) << 32);
+}
+
 Proto InetProto(uint8_t family, uint8_t protocol) {
   if (protocol == IPPROTO_TCP) return family == AF_INET ? Proto::kTcp : Proto::kTcp6;
   return family == AF_INET ? Proto::kUdp : Proto::kUdp6;
@@ -117,6 +122,7 @@ absl::Status DumpInet(int fd, uint8_t family, uint8_t protocol, uint32_t seq,
     const uint16_t port = ntohs(m->id.idiag_sport);
     if (m->idiag_family != family || (!tcp && port == 0)) return absl::OkStatus();
     out.push_back(SocketInfo{.inode = m->idiag_inode,
+                             .cookie = Cookie(m->id.idiag_cookie),
                              .proto = proto,
                              .type = tcp ? SOCK_STREAM : SOCK_DGRAM,
                              .state = tcp ? SocketState::kListen : SocketState::kBound,
@@ -171,6 +177,7 @@ absl::Status DumpUnix(int fd, uint32_t seq, std::vector<SocketInfo>& out) {
     }
     HANDOVER_ASSIGN_OR_RETURN(std::string name, UnixNameAttribute(h));
     out.push_back(SocketInfo{.inode = m->udiag_ino,
+                             .cookie = Cookie(m->udiag_cookie),
                              .proto = Proto::kUnix,
                              .type = m->udiag_type,
                              .state = SocketState::kListen,

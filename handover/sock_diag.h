@@ -24,7 +24,7 @@ absl::StatusOr<UniqueFd> OpenSockDiag();
 // takes over: TCP and TCP6 in LISTEN; UDP and UDP6 in TCP_CLOSE (not connected)
 // with a nonzero local port; unix stream and seqpacket listeners with their names
 // ("/path", "@abstract", "" when unnamed). Entries have fd = -1, reuseport unset,
-// and come in dump order (tcp, tcp6, udp, udp6, unix).
+// the socket cookie (= SO_COOKIE) set, and come in dump order (tcp, tcp6, udp, udp6, unix).
 // Does not block beyond the kernel producing the dump (it answers synchronously).
 // Errors: the kernel's error from NLMSG_ERROR, e.g. NOT_FOUND (ENOENT: the
 // inet_diag/udp_diag/unix_diag module is missing); INTERNAL for a malformed reply.

@@ -15,7 +15,7 @@
 namespace handover {
 
 bool operator==(const SocketInfo& a, const SocketInfo& b) {
-  return a.fd == b.fd && a.inode == b.inode && a.proto == b.proto && a.type == b.type &&
+  return a.fd == b.fd && a.inode == b.inode && a.cookie == b.cookie && a.proto == b.proto && a.type == b.type &&
          a.state == b.state && a.address == b.address && a.port == b.port &&
          a.reuseport == b.reuseport && a.duplicate_fds == b.duplicate_fds;
 }

@@ -20,6 +20,7 @@ enum class SocketState { kListen, kBound };
 struct SocketInfo {
   int fd = -1;         // descriptor number in the TARGET process
   uint64_t inode = 0;  // socket inode (socket:[INODE])
+  uint64_t cookie = 0;  // socket cookie (SO_COOKIE) from sock_diag; 0 from /proc/net
   Proto proto = Proto::kTcp;
   int type = 0;  // SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET
   SocketState state = SocketState::kListen;

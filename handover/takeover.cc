@@ -8,21 +8,12 @@
 
 #include "absl/strings/str_format.h"
 #include "handover/permission.h"
+#include "handover/sockopt_batch.h"
 #include "handover/status.h"
 #include "handover/sys.h"
 
 namespace handover {
 namespace {
-
-// A takeover of many sockets grows our fd table several times; a multi-threaded
-// process pays an RCU grace period at each doubling (kernel-notes §7). Growing it
-// once up front to the size needed avoids that.
-// Best effort: past RLIMIT_NOFILE the dup fails and nothing changes.
-void PreGrowFdTable(int any_fd, size_t count) {
-  if (count < 64) return;
-  absl::StatusOr<UniqueFd> probe = sys::DupCloexec(any_fd, static_cast<int>(count) + 64);
-  (void)probe;  // closing the probe leaves the table grown
-}
 
 absl::StatusOr<TakenSocket> TakeOne(int pidfd, int proc_dir, const SocketInfo& info) {
   absl::StatusOr<UniqueFd> copy = sys::PidfdGetfd(pidfd, info.fd);
@@ -38,13 +29,33 @@ absl::StatusOr<TakenSocket> TakeOne(int pidfd, int proc_dir, const SocketInfo& i
     return copy.status();
   }
   HANDOVER_RETURN_IF_ERROR(VerifySocket(copy->get(), info));
-  TakenSocket taken{.info = info, .fd = *std::move(copy)};
-  absl::StatusOr<int> reuseport = sys::GetSockOptInt(taken.fd.get(), SOL_SOCKET, SO_REUSEPORT);
-  if (reuseport.ok()) taken.info.reuseport = *reuseport != 0;
-  return taken;
+  return TakenSocket{.info = info, .fd = *std::move(copy)};
 }
 
 }  // namespace
+
+void ReadReuseport(absl::Span<TakenSocket> sockets) {
+  std::vector<int> fds;
+  fds.reserve(sockets.size());
+  for (const TakenSocket& s : sockets) fds.push_back(s.fd.get());
+  absl::StatusOr<std::vector<SockOptBatch::Answer>> reuseport =
+      SockOptBatch(fds.size()).Read(fds, SO_REUSEPORT, sizeof(int));
+  for (size_t i = 0; i < sockets.size(); ++i) {
+    if (reuseport.ok() && (*reuseport)[i].error == 0) {
+      sockets[i].info.reuseport = (*reuseport)[i].value != 0;
+    }
+  }
+}
+
+namespace internal {
+
+void PreGrowFdTable(int any_fd, size_t count) {
+  if (count < 64) return;
+  absl::StatusOr<UniqueFd> probe = sys::DupCloexec(any_fd, static_cast<int>(count) + 64);
+  (void)probe;  // closing the probe leaves the table grown
+}
+
+}  // namespace internal
 
 absl::Status VerifySocket(int fd, const SocketInfo& expected) {
   HANDOVER_ASSIGN_OR_RETURN(struct stat st, sys::Fstat(fd));
@@ -69,7 +80,7 @@ absl::Status VerifySocket(int fd, const SocketInfo& expected) {
 
 absl::StatusOr<std::vector<TakenSocket>> TakeSockets(int pidfd, int proc_dir,
                                                      absl::Span<const SocketInfo> selected) {
-  PreGrowFdTable(pidfd, selected.size());
+  internal::PreGrowFdTable(pidfd, selected.size());
   std::vector<TakenSocket> taken;
   taken.reserve(selected.size());
   for (const SocketInfo& info : selected) {

@@ -11,6 +11,7 @@
 #ifndef HANDOVER_TAKEOVER_H_
 #define HANDOVER_TAKEOVER_H_
 
+#include <cstddef>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -21,7 +22,7 @@
 namespace handover {
 
 struct TakenSocket {
-  SocketInfo info;  // as discovered; reuseport filled in from the copy
+  SocketInfo info;  // as discovered; reuseport unset until ReadReuseport
   UniqueFd fd;      // our copy, close-on-exec
 };
 
@@ -41,6 +42,21 @@ absl::StatusOr<std::vector<TakenSocket>> TakeSockets(int pidfd, int proc_dir,
 // Checks that `fd` (borrowed) is the socket `expected` describes (from a listing
 // of the kernel's, as above): same socket inode, still listening if it listened.
 absl::Status VerifySocket(int fd, const SocketInfo& expected);
+
+// Fills info.reuseport (SO_REUSEPORT) of each socket from its copy; left unset
+// where the read fails. Not part of a takeover: one more read per socket that
+// only a report needs (`handover check`, exec's report).
+void ReadReuseport(absl::Span<TakenSocket> sockets);
+
+namespace internal {
+
+// A takeover of many sockets grows our fd table several times; a multi-threaded
+// process pays an RCU grace period at each doubling (kernel-notes §7). This grows
+// it once, up front, to hold `count` more fds (by dup'ing `any_fd` high and
+// closing the probe). Best effort: past RLIMIT_NOFILE nothing changes.
+void PreGrowFdTable(int any_fd, size_t count);
+
+}  // namespace internal
 
 }  // namespace handover
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "absl/types/span.h"
 #include "handover/cli/cli.h"
 #include "handover/status.h"
 
@@ -11,6 +12,7 @@ namespace handover::cli {
 
 absl::Status RunCheck(const CliOptions& options) {
   HANDOVER_ASSIGN_OR_RETURN(Takeover t, TakeOver(options.target, {.select = options.select}));
+  ReadReuseport(absl::MakeSpan(t.sockets));
   std::cout << absl::StreamFormat("ok: this caller may take %d socket(s) of pid %d (%s):\n",
                                   t.sockets.size(), t.process.pid(), t.process.comm());
   for (const TakenSocket& s : t.sockets) std::cout << "  " << FormatSocket(s.info) << "\n";

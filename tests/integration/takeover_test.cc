@@ -60,6 +60,8 @@ TEST(TakeOverTest, TakesEverySocketKindFromAnotherProcess) {
                                       "--seqpacket=" + seqpacket, "--abstract=" + abstract}));
   ASSERT_OK_AND_ASSIGN(Takeover t, TakeOver({.pid = holder.child.pid()}));
   ASSERT_EQ(t.sockets.size(), holder.sockets.size());
+  for (const TakenSocket& s : t.sockets) EXPECT_EQ(s.info.reuseport, std::nullopt);
+  ReadReuseport(absl::MakeSpan(t.sockets));
   for (size_t i = 0; i < t.sockets.size(); ++i) {
     const TakenSocket& got = t.sockets[i];
     SCOPED_TRACE(FormatSocket(got.info));

@@ -1,0 +1,173 @@
+// The copy-first path against real targets: it finds what the listing path finds
+// (every socket kind, duplicates, next to connections, pipes and files), keeps
+// nothing else, copes with our fd limit, and TakeOver gives the same answer
+// either way.
+#include "handover/copy_listeners.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "handover/discover.h"
+#include "handover/handover.h"
+#include "handover/sys.h"
+#include "tests/testing/fd_holder.h"
+#include "tests/testing/status_matchers.h"
+
+namespace handover {
+namespace {
+
+using ::handover::testing::FdHolder;
+using ::handover::testing::StartFdHolder;
+using ::handover::testing::StatusIs;
+using ::handover::testing::UniqueTempPath;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+int CountOpenFds() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  while (const struct dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+  ::closedir(d);
+  return n - 1;
+}
+
+std::vector<SocketInfo> Infos(const std::vector<TakenSocket>& taken) {
+  std::vector<SocketInfo> out;
+  for (const TakenSocket& t : taken) out.push_back(t.info);
+  return out;
+}
+
+// What the listing path says, without temporary copies (reuseport unset).
+std::vector<SocketInfo> Listed(const Process& p) {
+  absl::StatusOr<std::vector<SocketInfo>> found =
+      DiscoverSockets(p, {.method = DiscoverOptions::Method::kSockDiag, .inspect_copies = false});
+  EXPECT_OK(found.status());
+  return found.ok() ? *found : std::vector<SocketInfo>{};
+}
+
+TEST(CopyListenersTest, FindsWhatTheListingFindsAndKeepsNothingElse) {
+  const std::string path = UniqueTempPath("copy.sock");
+  const std::string seqpacket = UniqueTempPath("copy.seq");
+  ASSERT_OK_AND_ASSIGN(FdHolder holder,
+                       StartFdHolder({"--tcp=2", "--tcp6=1", "--udp=1", "--udp6=1",
+                                      "--reuseport=2", "--unix=" + path,
+                                      "--seqpacket=" + seqpacket, "--established=20"}));
+  ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));
+  const int before = CountOpenFds();
+  ASSERT_OK_AND_ASSIGN(std::vector<TakenSocket> taken, CopyListeners(p.fd_pidfd(), p.fd_dir()));
+  // Only the sockets are held: the copies of connections, pipe and file are closed.
+  EXPECT_EQ(CountOpenFds(), before + static_cast<int>(taken.size()));
+  ASSERT_EQ(taken.size(), holder.sockets.size());
+  EXPECT_EQ(Infos(taken), Listed(p));
+  for (size_t i = 0; i < taken.size(); ++i) {
+    SCOPED_TRACE(FormatSocket(taken[i].info));
+    EXPECT_EQ(taken[i].info.fd, holder.sockets[i].fd);
+    EXPECT_NE(taken[i].info.cookie, 0u);
+    ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(taken[i].fd.get()));
+    EXPECT_EQ(st.st_ino, holder.sockets[i].inode);
+    EXPECT_TRUE(::fcntl(taken[i].fd.get(), F_GETFD) & FD_CLOEXEC);
+  }
+  ::unlink(path.c_str());
+  ::unlink(seqpacket.c_str());
+}
+
+TEST(CopyListenersTest, ManySocketsGoThroughOneBatchAndMatchTheListing) {
+  // Over SockOptBatch::kMinRingFds: cookies are read in a batch (io_uring where
+  // the kernel has socket commands).
+  ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder({"--tcp=150", "--established=40"}));
+  ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));
+  ASSERT_OK_AND_ASSIGN(std::vector<TakenSocket> taken, CopyListeners(p.fd_pidfd(), p.fd_dir()));
+  ASSERT_EQ(taken.size(), 150u);
+  EXPECT_EQ(Infos(taken), Listed(p));
+}
+
+TEST(CopyListenersTest, ASocketAtSeveralFdsIsTakenOnceAtTheLowest) {
+  // Our own process is the target: a listener and two duplicates of it.
+  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0,
+                      .sin_addr = {.s_addr = htonl(INADDR_LOOPBACK)}};
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  ASSERT_OK_AND_ASSIGN(UniqueFd dup_high, sys::DupCloexec(listener.get(), 200));
+  ASSERT_OK_AND_ASSIGN(UniqueFd dup_higher, sys::DupCloexec(listener.get(), 300));
+  ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(listener.get()));
+  ASSERT_OK_AND_ASSIGN(UniqueFd pidfd, sys::PidfdOpen(::getpid()));
+  ASSERT_OK_AND_ASSIGN(UniqueFd proc_dir, sys::OpenAt(AT_FDCWD, absl::StrCat("/proc/", ::getpid()),
+                                                      O_RDONLY | O_DIRECTORY));
+  ASSERT_OK_AND_ASSIGN(std::vector<TakenSocket> taken,
+                       CopyListeners(pidfd.get(), proc_dir.get()));
+  std::vector<const TakenSocket*> ours;
+  for (const TakenSocket& t : taken) {
+    if (t.info.inode == st.st_ino) ours.push_back(&t);
+  }
+  ASSERT_EQ(ours.size(), 1u);
+  EXPECT_EQ(ours[0]->info.fd, listener.get());
+  EXPECT_THAT(ours[0]->info.duplicate_fds, ElementsAre(dup_high.get(), dup_higher.get()));
+}
+
+TEST(CopyListenersTest, OurFdLimitIsWorkedAroundByClosingTheCopiesNotWanted) {
+  // 4 listeners behind 100 connection fds: more than our limit leaves room for.
+  ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder({"--established=50", "--tcp=4"}));
+  ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));
+  struct rlimit old_limit;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  const int before = CountOpenFds();
+  struct rlimit low = old_limit;
+  low.rlim_cur = static_cast<rlim_t>(before + 20);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  absl::StatusOr<std::vector<TakenSocket>> taken = CopyListeners(p.fd_pidfd(), p.fd_dir());
+  // Room for 2 copies: the 3rd listener cannot be held.
+  low.rlim_cur = static_cast<rlim_t>(before + 2);
+  absl::StatusOr<std::vector<TakenSocket>> too_few = [&] {
+    EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+    return CopyListeners(p.fd_pidfd(), p.fd_dir());
+  }();
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old_limit), 0);
+  ASSERT_OK(taken.status());
+  EXPECT_EQ(taken->size(), 4u);
+  EXPECT_THAT(too_few, StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("[EMFILE]")));
+  taken->clear();
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST(CopyListenersTest, ExitedTargetIsNotFound) {
+  ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder({"--tcp=1"}));
+  ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));
+  ASSERT_OK(holder.child.Signal(SIGKILL));
+  ASSERT_OK(holder.child.Wait());
+  EXPECT_THAT(CopyListeners(p.fd_pidfd(), p.fd_dir()),
+              StatusIs(absl::StatusCode::kNotFound, ::testing::_));
+}
+
+TEST(TakeOverPathTest, CopyFirstAndListFirstTakeTheSameSockets) {
+  ASSERT_OK_AND_ASSIGN(FdHolder holder,
+                       StartFdHolder({"--tcp=3", "--udp=1", "--tcp6=1", "--established=5"}));
+  using Path = TakeoverOptions::Path;
+  const std::string select = absl::StrCat("tcp:*:", holder.sockets[0].port, ",tcp:*:",
+                                          holder.sockets[2].port, ",udp:*:",
+                                          holder.sockets[4].port);
+  ASSERT_OK_AND_ASSIGN(Takeover copied, TakeOver({.pid = holder.child.pid()},
+                                                 {.select = select, .path = Path::kCopyFirst}));
+  ASSERT_OK_AND_ASSIGN(Takeover listed, TakeOver({.pid = holder.child.pid()},
+                                                 {.select = select, .path = Path::kListFirst}));
+  ASSERT_EQ(copied.sockets.size(), 3u);
+  EXPECT_EQ(Infos(copied.sockets), Infos(listed.sockets));
+  EXPECT_THAT(TakeOver({.pid = holder.child.pid()}, {.select = "tcp:*:1", .path = Path::kCopyFirst}),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("tcp:*:1")));
+}
+
+}  // namespace
+}  // namespace handover
