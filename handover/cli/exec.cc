@@ -12,10 +12,10 @@
 #include <optional>
 #include <utility>
 
-#include "absl/types/span.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "absl/types/span.h"
 #include "glog/logging.h"
 #include "handover/cli/cli.h"
 #include "handover/cli/exec_report.h"
