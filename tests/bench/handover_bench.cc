@@ -55,6 +55,7 @@
 #include "handover/status.h"
 #include "handover/sys.h"
 #include "handover/unique_fd.h"
+#include "tests/bench/bench_util.h"
 #include "tests/testing/child_process.h"
 
 DEFINE_string(mode, "takeover", "takeover or discover");
@@ -77,28 +78,6 @@ using testing::ChildProcess;
 
 constexpr int kDiscoverListeners = 4;
 constexpr int kConnsPerHolder = 8000;  // 16k fds each: under a 20000 hard limit
-
-std::vector<int> ParseInts(const std::string& list) {
-  std::vector<int> out;
-  for (absl::string_view s : absl::StrSplit(list, ',', absl::SkipEmpty())) {
-    int v = 0;
-    if (absl::SimpleAtoi(s, &v)) out.push_back(v);
-  }
-  return out;
-}
-
-double Micros(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-// Runs `f` and returns its wall time in µs and its outcome ("ok" or the code).
-template <typename F>
-std::pair<double, std::string> Time(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  absl::Status s = f();
-  const double us = Micros(std::chrono::steady_clock::now() - start);
-  return {us, s.ok() ? "ok" : absl::StatusCodeToString(s.code())};
-}
 
 // Soft limit up to the hard one (raising the hard limit needs CAP_SYS_RESOURCE,
 // which containers often drop).
