@@ -144,22 +144,25 @@ absl::Status LoadedPoint::Start(const std::string& backend, const std::string& c
   control_ = control;
   const std::vector<std::string> listen(n_, "127.0.0.1:0");
   HANDOVER_ASSIGN_OR_RETURN(
-      proxy_, Child::Spawn({BinPath("demo_proxy"), "--listen=" + absl::StrJoin(listen, ","),
-                            "--backend=" + backend, "--control_socket=" + control,
-                            absl::StrCat("--drain_timeout_ms=", kDrainTimeoutMs),
-                            "--print_ready"}));
+      proxy_,
+      Child::Spawn({BinPath("demo_proxy"), "--listen=" + absl::StrJoin(listen, ","),
+                    "--backend=" + backend, "--control_socket=" + control,
+                    absl::StrCat("--drain_timeout_ms=", kDrainTimeoutMs), "--print_ready"}));
   HANDOVER_ASSIGN_OR_RETURN(std::vector<std::string> lines,
                             proxy_->process().ReadUntil("ready", kStartTimeout));
   std::string first;  // "listening fd=N ADDRESS"
   for (const std::string& line : lines) {
     const std::vector<std::string> f = absl::StrSplit(line, ' ');
     int fd = -1;
-    if (f.size() == 3 && f[0] == "listening" && absl::SimpleAtoi(absl::StripPrefix(f[1], "fd="), &fd)) {
+    if (f.size() == 3 && f[0] == "listening" &&
+        absl::SimpleAtoi(absl::StripPrefix(f[1], "fd="), &fd)) {
       fds_.push_back(fd);
       if (first.empty()) first = f[2];
     }
   }
-  if (static_cast<int>(fds_.size()) != n_) return absl::InternalError("demo_proxy: listening lines");
+  if (static_cast<int>(fds_.size()) != n_) {
+    return absl::InternalError("demo_proxy: listening lines");
+  }
   HANDOVER_ASSIGN_OR_RETURN(pidfd_, sys::PidfdOpen(proxy_->pid()));
   HANDOVER_ASSIGN_OR_RETURN(
       loadgen_,
@@ -229,8 +232,8 @@ absl::StatusOr<std::string> LoadedPoint::Finish() {
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     return absl::InternalError(absl::StrFormat("demo_proxy: wait status %d", status));
   }
-  return absl::StrFormat("%s,%d,%d,%.1f,%d,%d,%d,%.0f,%.1f,%.1f,%d\n", state_, n_,
-                         reps_done_, absl::ToDoubleMilliseconds(measure_),
+  return absl::StrFormat("%s,%d,%d,%.1f,%d,%d,%d,%.0f,%.1f,%.1f,%d\n", state_, n_, reps_done_,
+                         absl::ToDoubleMilliseconds(measure_),
                          absl::ToInt64Milliseconds(options_.load), r.ok, r.failed,
                          static_cast<double>(r.ok) / absl::ToDoubleSeconds(options_.load),
                          100 * absl::FDivDuration(proxy_sched_.run, measure_),
@@ -300,7 +303,8 @@ absl::Status RunLoaded(const LoadedOptions& options, std::ostream& out, std::ost
   for (const std::string& state : options.states) {
     for (int n : options.ns) {
       LoadedPoint point(options, state, n, out);
-      absl::Status s = point.Start(backend_address, absl::StrFormat("%s/%s.%d.sock", dir, state, n));
+      absl::Status s =
+          point.Start(backend_address, absl::StrFormat("%s/%s.%d.sock", dir, state, n));
       if (s.ok()) s = point.Measure();
       absl::StatusOr<std::string> row = s.ok() ? point.Finish() : s;
       if (!row.ok()) return WithContext(row.status(), absl::StrFormat("loaded %s n=%d", state, n));

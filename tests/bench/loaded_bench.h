@@ -38,8 +38,8 @@ struct LoadedOptions {
   std::vector<int> ns = {1, 16, 64};
   std::vector<std::string> states = {"loaded", "loaded_keepalive"};
   int reps = 11;
-  int concurrency = 16;                     // demo_loadgen requests in flight
-  absl::Duration load = absl::Seconds(2);   // per point; the reps must end within it
+  int concurrency = 16;                    // demo_loadgen requests in flight
+  absl::Duration load = absl::Seconds(2);  // per point; the reps must end within it
   absl::Duration scm_timeout = absl::Seconds(2);
 };
 
