@@ -21,11 +21,13 @@ esac
 
 if [ "$mode" = quick ]; then
   takeover_args=("--n=1,16,64,1024" --reps=7 --stopped_scm_reps=1)
+  loaded_args=("--n=1,16,64" --reps=7 --load_ms=700)
   discover_args=("--host_conns=0,10000" "--holder_fds=100,16000" --reps=5)
   macro_runs=new_conn:5:3000,keepalive:2:3000
   peer_runs=new_conn:3:2000
 else
   takeover_args=("--n=1,16,64,256,1024,4096" --reps=21 --stopped_scm_reps=2)
+  loaded_args=("--n=1,16,64,256" --reps=21 --load_ms=2000)
   discover_args=("--host_conns=0,10000,100000" "--holder_fds=100,16000" --reps=11)
   macro_runs=new_conn:200:75000,keepalive:20:20000
   peer_runs=new_conn:50:20000,keepalive:10:10000
@@ -62,6 +64,8 @@ run() {
 }
 run takeover "$bin/handover_bench" --mode=takeover "${takeover_args[@]}" \
   --out="$results/takeover.csv"
+run loaded "$bin/handover_bench" --mode=loaded "${loaded_args[@]}" \
+  --out="$results/loaded.csv" --load_out="$results/loaded_load.csv"
 run discover "$bin/handover_bench" --mode=discover "${discover_args[@]}" \
   --out="$results/discover.csv"
 run macro "$root/scripts/bench/macro.sh" "$bin" "$results" "$macro_runs"
@@ -70,6 +74,8 @@ run peers "$root/scripts/bench/peers.sh" "$bin" "$results" "$peer_runs"
 summ=$root/scripts/bench/summarize.awk
 awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/takeover.csv" \
   >"$results/takeover_summary.csv"
+awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/loaded.csv" \
+  >"$results/loaded_summary.csv"
 awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/discover.csv" \
   >"$results/discover_summary.csv"
 for col in 5 6 7; do
@@ -84,11 +90,18 @@ ratios=$root/scripts/bench/ratios.awk
   awk -F, -v group=1,3 -v rep=4 -v method=2 -v value=5 -v outcome=6 -v a=pidfd -v b=getfd \
     -f "$ratios" "$results/takeover.csv" | tail -n +2
 } >"$results/takeover_ratios.csv"
+{
+  awk -F, -v group=1,3 -v rep=4 -v method=2 -v value=5 -v outcome=6 -v a=pidfd -v b=scm \
+    -f "$ratios" "$results/loaded.csv"
+  awk -F, -v group=1,3 -v rep=4 -v method=2 -v value=5 -v outcome=6 -v a=pidfd -v b=getfd \
+    -f "$ratios" "$results/loaded.csv" | tail -n +2
+} >"$results/loaded_ratios.csv"
 
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.txt"
 for f in machine.txt commands.txt takeover.csv discover.csv takeover_summary.csv \
   discover_summary.csv takeover_ratios.csv macro.csv macro_handovers.csv \
-  macro_handovers_summary.csv; do
+  macro_handovers_summary.csv loaded.csv loaded_load.csv loaded_summary.csv \
+  loaded_ratios.csv; do
   cp "$results/$f" "$root/docs/bench/$f"
 done
 "$root/scripts/bench/plots.sh" "$root/docs/bench"

@@ -20,7 +20,14 @@
 //     Methods: sock_diag / proc_net (DiscoverSockets, no temporary copies, as
 //     TakeOver calls it) and takeover (the full TakeOver path, method auto).
 //
-// Every child is a ChildProcess: SIGKILLed and reaped on every exit path.
+//   handover_bench --mode=loaded --n=1,16,64 --reps=21 --out=loaded.csv
+//                  --load_out=loaded_load.csv
+//     state,method,n,rep,us,outcome (state loaded or loaded_keepalive)
+//     The old instance is a demo_proxy relaying demo_loadgen's load to a demo_backend;
+//     methods pidfd, scm, getfd as above (tests/bench/loaded_bench.h).
+//
+// Every child is a ChildProcess: SIGKILLed and reaped on every exit path (and, in
+// --mode=loaded, also when we die of SIGTERM, SIGINT or SIGHUP: kill_on_signal.h).
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -55,19 +62,29 @@
 #include "handover/status.h"
 #include "handover/sys.h"
 #include "handover/unique_fd.h"
+#include "tests/bench/bench_util.h"
+#include "tests/bench/kill_on_signal.h"
+#include "tests/bench/loaded_bench.h"
 #include "tests/testing/child_process.h"
 
-DEFINE_string(mode, "takeover", "takeover or discover");
+DEFINE_string(mode, "takeover", "takeover, discover or loaded");
 DEFINE_string(out, "/dev/stdout", "CSV output file");
 DEFINE_int32(reps, 11, "repetitions per point");
-DEFINE_string(n, "1,16,64,256,1024,4096", "takeover: listener counts");
+DEFINE_string(n, "1,16,64,256,1024,4096",
+              "takeover and loaded: listener counts (loaded: default 1,16,64,256)");
 DEFINE_string(states, "idle,busy,stopped", "takeover: old instance states");
 DEFINE_int32(busy_ms, 10, "takeover busy: the old loop computes this long between polls");
-DEFINE_int32(scm_timeout_ms, 2000, "FetchListeners timeout (idle and busy)");
+DEFINE_int32(scm_timeout_ms, 2000, "FetchListeners timeout (idle, busy and loaded)");
 DEFINE_int32(stopped_scm_timeout_ms, 200, "FetchListeners timeout when the old is stopped");
 DEFINE_int32(stopped_scm_reps, 2, "FetchListeners attempts against a stopped old instance");
 DEFINE_string(host_conns, "0,10000,100000", "discover: established connections on the host");
 DEFINE_string(holder_fds, "100,16000", "discover: fds the target holds (about)");
+DEFINE_string(loaded_states, "loaded,loaded_keepalive",
+              "loaded: demo_loadgen new_conn (loaded) and/or keepalive (loaded_keepalive) load");
+DEFINE_int32(load_concurrency, 16, "loaded: demo_loadgen requests in flight");
+DEFINE_int32(load_ms, 2000,
+             "loaded: demo_loadgen runs this long per point; the repetitions must end in it");
+DEFINE_string(load_out, "", "loaded: CSV of the load each point ran under (empty: none)");
 
 namespace handover::bench {
 namespace {
@@ -77,28 +94,6 @@ using testing::ChildProcess;
 
 constexpr int kDiscoverListeners = 4;
 constexpr int kConnsPerHolder = 8000;  // 16k fds each: under a 20000 hard limit
-
-std::vector<int> ParseInts(const std::string& list) {
-  std::vector<int> out;
-  for (absl::string_view s : absl::StrSplit(list, ',', absl::SkipEmpty())) {
-    int v = 0;
-    if (absl::SimpleAtoi(s, &v)) out.push_back(v);
-  }
-  return out;
-}
-
-double Micros(std::chrono::steady_clock::duration d) {
-  return std::chrono::duration<double, std::micro>(d).count();
-}
-
-// Runs `f` and returns its wall time in µs and its outcome ("ok" or the code).
-template <typename F>
-std::pair<double, std::string> Time(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  absl::Status s = f();
-  const double us = Micros(std::chrono::steady_clock::now() - start);
-  return {us, s.ok() ? "ok" : absl::StatusCodeToString(s.code())};
-}
 
 // Soft limit up to the hard one (raising the hard limit needs CAP_SYS_RESOURCE,
 // which containers often drop).
@@ -339,6 +334,20 @@ absl::Status RunDiscover(std::ofstream& out) {
   return absl::OkStatus();
 }
 
+absl::Status RunLoadedMode(std::ofstream& out) {
+  const bool n_default = gflags::GetCommandLineFlagInfoOrDie("n").is_default;
+  LoadedOptions options = {
+      .ns = ParseInts(n_default ? "1,16,64,256" : FLAGS_n),
+      .states = absl::StrSplit(FLAGS_loaded_states, ',', absl::SkipEmpty()),
+      .reps = FLAGS_reps,
+      .concurrency = FLAGS_load_concurrency,
+      .load = absl::Milliseconds(FLAGS_load_ms),
+      .scm_timeout = absl::Milliseconds(FLAGS_scm_timeout_ms)};
+  if (FLAGS_load_out.empty()) return RunLoaded(options, out, nullptr);
+  std::ofstream load_out(FLAGS_load_out);
+  return RunLoaded(options, out, &load_out);
+}
+
 }  // namespace
 }  // namespace handover::bench
 
@@ -349,8 +358,13 @@ int main(int argc, char** argv) {
   absl::Status s = handover::bench::RaiseFdLimit();
   std::ofstream out(FLAGS_out);
   if (s.ok()) {
-    s = FLAGS_mode == "discover" ? handover::bench::RunDiscover(out)
-                                 : handover::bench::RunTakeover(out);
+    if (FLAGS_mode == "loaded") {
+      handover::bench::InstallKillOnSignal();
+      s = handover::bench::RunLoadedMode(out);
+    } else {
+      s = FLAGS_mode == "discover" ? handover::bench::RunDiscover(out)
+                                   : handover::bench::RunTakeover(out);
+    }
   }
   if (!s.ok()) {
     ::fprintf(stderr, "handover_bench: %s\n", s.ToString().c_str());
