@@ -13,8 +13,8 @@ function cell(med, q1, q3) { return t(med) " (" t(q1) "–" t(q3) ")" }'
 # takeover table for one state: N | pidfd | scm | getfd | dup | pidfd/scm | pidfd/getfd
 takeover_table() {
   local state=$1
-  echo "| N | pidfd path | SCM_RIGHTS | bare pidfd_getfd loop | bare dup loop | pidfd / SCM (paired) | pidfd / getfd loop (paired) |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| N | pidfd path | SCM_RIGHTS | bare pidfd_getfd loop | bare dup loop | pidfd / SCM (paired) | pidfd / getfd loop (paired) | list-first path |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
   awk -F, -v s="$state" "$fmt_awk"'
     FNR == 1 { f++; next }
     f == 1 && $1 == s {
@@ -28,8 +28,8 @@ takeover_table() {
       for (i = 2; i <= n; i++) { v = order[i]; for (j = i - 1; j >= 1 && order[j] > v; j--) order[j + 1] = order[j]; order[j + 1] = v }
       for (i = 1; i <= n; i++) {
         k = order[i]
-        printf "| %d | %s | %s | %s | %s | %s | %s |\n", k, c["pidfd", k], c["scm", k], c["getfd", k], c["dup", k], \
-          (("scm", k) in r) && r["scm", k] !~ /^0.00/ ? r["scm", k] : "—", r["getfd", k]
+        printf "| %d | %s | %s | %s | %s | %s | %s | %s |\n", k, c["pidfd", k], c["scm", k], c["getfd", k], c["dup", k], \
+          (("scm", k) in r) && r["scm", k] !~ /^0.00/ ? r["scm", k] : "—", r["getfd", k], c["pidfd_list", k]
       }
     }' "$dir/takeover_summary.csv" \
     <(awk -F, 'NR == 1 || $6 > 0' "$dir/takeover_ratios.csv")
@@ -223,10 +223,15 @@ $(sed "s|$(cd "$dir/../.." && pwd)/||g" "$dir/commands.txt")
   SCM_RIGHTS control socket served from its poll loop. **idle**: it waits in
   poll(). **busy**: its loop computes ${BUSY_MS:-10} ms between polls (a loaded event loop: a
   request waits 0–10 ms for the loop, then is served). **stopped**: SIGSTOPped.
-- **pidfd path** = \`handover::TakeOver({.pid})\`: pidfd_open, prove identity, list
-  /proc/PID/fd, sock_diag dump in the target's netns, join, pidfd_getfd each socket,
-  verify each copy (fstat: same inode; SO_ACCEPTCONN) and read
-  SO_REUSEPORT. It takes N + 1 sockets (the control socket is a unix listener too).
+- **pidfd path** = \`handover::TakeOver({.pid})\`, copy-first (the default): pidfd_open,
+  prove identity, read the fd numbers of /proc/PID/fd, sock_diag dump of the target's
+  netns, pidfd_getfd of EVERY fd, SO_COOKIE of the copies (one io_uring submission per
+  1024; getsockopt below 64 fds), keep those whose cookie the dump lists, SO_ACCEPTCONN
+  of the kept listeners (batched the same way). It takes N + 1 sockets (the control
+  socket is a unix listener too). **list-first path** = the same call with
+  \`.path = kListFirst\` (what TakeOver did before): readlinkat of every /proc/PID/fd/N,
+  sock_diag, join by inode, then pidfd_getfd, fstat (inode) and SO_ACCEPTCONN per
+  socket; the step table below times its steps.
   **SCM_RIGHTS** = \`handover::FetchListeners\`: connect, request, receive N fds in
   batches of 253, the old side answering from its loop. **getfd loop**: pidfd_getfd of
   the N known fd numbers, pidfd opened beforehand. **dup loop**: F_DUPFD_CLOEXEC of N
@@ -254,8 +259,8 @@ $(takeover_table stopped)
 SCM_RIGHTS against the stopped instance (timeout 200 ms):
 $(stopped_scm)
 
-### Where the pidfd path spends its time
-The same path again, timed step by step (\`Process::Open\`, \`ListSockets\`, \`TakeSockets\`):
+### Where the list-first path spends its time
+The list-first path again, timed step by step (\`Process::Open\`, \`ListSockets\`, \`TakeSockets\`):
 $(steps_table)
 
 ## Takeover latency from a loaded demo_proxy

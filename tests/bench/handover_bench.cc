@@ -6,8 +6,12 @@
 //     For each N an scm_server holding N TCP listeners plays the old instance,
 //     idle, busy (its loop computes --busy_ms between polls) or SIGSTOPped.
 //     Methods, interleaved in rotating order within each repetition:
-//       pidfd     handover::TakeOver: pidfd_open + prove + discover + take + verify
-//                 (takes N + 1 sockets: the server's unix control listener too)
+//       pidfd     handover::TakeOver: pidfd_open + prove + copy every fd + keep the
+//                 sockets sock_diag lists (copy-first, the default path; takes N + 1
+//                 sockets: the server's unix control listener too)
+//       pidfd_list  the same through the list-first path: /proc/PID/fd listing +
+//                 sock_diag + take + verify (TakeoverOptions::Path::kListFirst);
+//                 "phases" and step_* time its steps
 //       scm       handover::FetchListeners: connect + request + receive N fds
 //       getfd     floor: pidfd_getfd of the N known fd numbers (pidfd opened before)
 //       dup       floor: fcntl(F_DUPFD_CLOEXEC) of N sockets of our own
@@ -159,7 +163,9 @@ class TakeoverBench {
     }
     HANDOVER_ASSIGN_OR_RETURN(UniqueFd pidfd, sys::PidfdOpen(old.child.pid()));
     std::vector<std::pair<std::string, std::function<absl::Status()>>> methods = {
-        {"pidfd", [&] { return PidfdPath(old.child.pid()); }},
+        {"pidfd", [&] { return PidfdPath(old.child.pid(), TakeoverOptions::Path::kAuto); }},
+        {"pidfd_list",
+         [&] { return PidfdPath(old.child.pid(), TakeoverOptions::Path::kListFirst); }},
         {"phases", [&] { return PidfdPhases(old.child.pid(), state, rep_); }},
         {"getfd", [&] { return GetfdLoop(pidfd.get(), old.fds); }},
         {"dup", [&] { return DupLoop(); }},
@@ -184,8 +190,8 @@ class TakeoverBench {
   }
 
  private:
-  absl::Status PidfdPath(pid_t pid) {
-    absl::StatusOr<Takeover> t = TakeOver({.pid = pid});
+  absl::Status PidfdPath(pid_t pid, TakeoverOptions::Path path) {
+    absl::StatusOr<Takeover> t = TakeOver({.pid = pid}, {.path = path});
     if (!t.ok()) return t.status();
     if (static_cast<int>(t->sockets.size()) != n_ + 1) {
       return absl::InternalError("took an unexpected number of sockets");
@@ -194,8 +200,9 @@ class TakeoverBench {
     return absl::OkStatus();
   }
 
-  // The pidfd path again, one row per step (open+prove, discover, take+verify),
-  // to show where its time goes. Its own row ("phases") is their sum plus glue.
+  // The list-first path again, one row per step (open+prove, discover,
+  // take+verify), to show where its time goes. Its own row ("phases") is their
+  // sum plus glue.
   absl::Status PidfdPhases(pid_t pid, const std::string& state, int rep) {
     using Clock = std::chrono::steady_clock;
     const auto t0 = Clock::now();
