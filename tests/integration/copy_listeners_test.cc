@@ -87,10 +87,10 @@ TEST(CopyListenersTest, FindsWhatTheListingFindsAndKeepsNothingElse) {
 TEST(CopyListenersTest, ManySocketsGoThroughOneBatchAndMatchTheListing) {
   // Over SockOptBatch::kMinRingFds: cookies are read in a batch (io_uring where
   // the kernel has socket commands).
-  ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder({"--tcp=150", "--established=40"}));
+  ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder({"--tcp=300", "--established=40"}));
   ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));
   ASSERT_OK_AND_ASSIGN(std::vector<TakenSocket> taken, CopyListeners(p.fd_pidfd(), p.fd_dir()));
-  ASSERT_EQ(taken.size(), 150u);
+  ASSERT_EQ(taken.size(), 300u);
   EXPECT_EQ(Infos(taken), Listed(p));
 }
 

@@ -27,7 +27,7 @@
 namespace handover {
 namespace {
 
-// 200 TCP sockets (every third listening), a unix socket pair, a pipe, an
+// 300 TCP sockets (every third listening), a unix socket pair, a pipe, an
 // eventfd, and one fd number that is closed.
 struct Fds {
   std::vector<UniqueFd> owned;
@@ -36,7 +36,7 @@ struct Fds {
 
 Fds MakeFds() {
   Fds f;
-  for (int i = 0; i < 200; ++i) {
+  for (int i = 0; i < 300; ++i) {
     UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (i % 3 == 0) {
       sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0,
@@ -105,7 +105,7 @@ bool KernelHasSocketCommands() {
 
 TEST(SockOptBatchTest, ManyFdsAnswerAsGetsockoptDoes) {
   Fds f = MakeFds();
-  // A ring smaller than the read: several submissions.
+  // A ring smaller than the read (306 fds): two submissions.
   SockOptBatch batch(SockOptBatch::kMinRingFds);
   for (const auto& [optname, optlen] :
        {std::pair{SO_COOKIE, socklen_t{8}}, std::pair{SO_ACCEPTCONN, socklen_t{4}},
