@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
-#include "handover/sockopt_batch.h"
+#include "handover/fd_batch.h"
 #include "handover/status.h"
 #include "handover/sys.h"
 #include "handover/target_netns.h"
@@ -68,7 +68,7 @@ absl::StatusOr<Chunk> CopyChunk(int pidfd, absl::Span<const int> numbers) {
 // (shutdown(2) by the old process): its copy would accept nothing.
 // A listener copied after the dump may have stopped listening in between
 // (shutdown(2) by the old process): its copy would accept nothing.
-absl::Status CheckStillListening(SockOptBatch& batch, const std::vector<TakenSocket>& taken) {
+absl::Status CheckStillListening(FdBatch& batch, const std::vector<TakenSocket>& taken) {
   std::vector<int> fds;
   std::vector<const SocketInfo*> which;
   for (const TakenSocket& t : taken) {
@@ -76,7 +76,7 @@ absl::Status CheckStillListening(SockOptBatch& batch, const std::vector<TakenSoc
     fds.push_back(t.fd.get());
     which.push_back(&t.info);
   }
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<SockOptBatch::Answer> listening,
+  HANDOVER_ASSIGN_OR_RETURN(std::vector<FdBatch::Answer> listening,
                             batch.Read(fds, SO_ACCEPTCONN, sizeof(int)));
   for (size_t i = 0; i < which.size(); ++i) {
     if (listening[i].error != 0) {
@@ -107,7 +107,7 @@ absl::StatusOr<std::vector<TakenSocket>> CopyListeners(int pidfd, int proc_dir) 
 
   const size_t chunk = std::min(numbers.size(), kChunk);
   internal::PreGrowFdTable(pidfd, std::min(numbers.size(), in_netns.size()) + chunk);
-  SockOptBatch batch(chunk);
+  FdBatch batch(chunk);
   std::vector<TakenSocket> taken;
   taken.reserve(std::min(numbers.size(), in_netns.size()));
   absl::flat_hash_map<uint64_t, size_t> taken_index;  // cookie -> index in taken
@@ -123,14 +123,19 @@ absl::StatusOr<std::vector<TakenSocket>> CopyListeners(int pidfd, int proc_dir) 
     begin += consumed;
     std::vector<int> raw(copies.size());
     for (size_t i = 0; i < copies.size(); ++i) raw[i] = copies[i].get();
-    HANDOVER_ASSIGN_OR_RETURN(std::vector<SockOptBatch::Answer> cookies,
+    HANDOVER_ASSIGN_OR_RETURN(std::vector<FdBatch::Answer> cookies,
                               batch.Read(raw, SO_COOKIE, sizeof(uint64_t)));
+    std::vector<UniqueFd> unwanted;
+    unwanted.reserve(copies.size());
     for (size_t i = 0; i < copies.size(); ++i) {
-      if (cookies[i].error != 0) continue;  // ENOTSOCK: a file, pipe, eventfd...
-      auto known = by_cookie.find(cookies[i].value);
-      if (known == by_cookie.end()) continue;  // a connection, or another netns
+      auto known = cookies[i].error == 0 ? by_cookie.find(cookies[i].value) : by_cookie.end();
+      if (known == by_cookie.end()) {  // not a socket, a connection, another netns
+        unwanted.push_back(std::move(copies[i]));
+        continue;
+      }
       if (auto seen = taken_index.find(cookies[i].value); seen != taken_index.end()) {
         taken[seen->second].info.duplicate_fds.push_back(target_fds[i]);
+        unwanted.push_back(std::move(copies[i]));
         continue;
       }
       taken_index.emplace(cookies[i].value, taken.size());
@@ -138,7 +143,7 @@ absl::StatusOr<std::vector<TakenSocket>> CopyListeners(int pidfd, int proc_dir) 
       t.info.fd = target_fds[i];
       taken.push_back(std::move(t));
     }
-    // `copies` goes out of scope here: the unwanted copies are closed.
+    batch.Close(std::move(unwanted));
   }
   HANDOVER_RETURN_IF_ERROR(CheckStillListening(batch, taken));
   // The fd table of an exiting process can be partial: do not return it.

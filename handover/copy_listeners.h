@@ -8,7 +8,7 @@
 // readlinkat of /proc/PID/fd/N, the slowest lookup there is, and per socket
 // pidfd_getfd, fstat and getsockopt. Here each target fd costs one pidfd_getfd,
 // and the copies are recognised together: one batched SO_COOKIE read (io_uring,
-// sockopt_batch.h) matched against the cookies sock_diag reports for the target's
+// fd_batch.h) matched against the cookies sock_diag reports for the target's
 // network namespace. A cookie is unique for the life of the kernel, so a match is
 // that very socket, whatever happened to fd numbers in between.
 //

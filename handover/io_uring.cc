@@ -90,13 +90,21 @@ absl::StatusOr<IoUring> IoUring::Create(unsigned entries) {
   return ring;
 }
 
-void IoUring::QueueGetSockOpt(int fd, int optname, void* optval, uint32_t optlen, uint64_t tag) {
+struct io_uring_sqe* IoUring::NextSqe(int fd, uint64_t tag) {
   // Entries counts are powers of two: the masks are entries - 1.
   const unsigned index = (*sq_tail_ + queued_) & (sq_entries_ - 1);
   struct io_uring_sqe* sqe = reinterpret_cast<struct io_uring_sqe*>(sqes_.get()) + index;
   std::memset(sqe, 0, sizeof(*sqe));
-  sqe->opcode = IORING_OP_URING_CMD;
   sqe->fd = fd;
+  sqe->user_data = tag;
+  sq_array_[index] = index;
+  ++queued_;
+  return sqe;
+}
+
+void IoUring::QueueGetSockOpt(int fd, int optname, void* optval, uint32_t optlen, uint64_t tag) {
+  struct io_uring_sqe* sqe = NextSqe(fd, tag);
+  sqe->opcode = IORING_OP_URING_CMD;
   sqe->cmd_op = SOCKET_URING_OP_GETSOCKOPT;
   // In 6.7's layout, `level` and `optname` share the 8 bytes of `addr`, `optlen`
   // those of `splice_fd_in` and `optval` those of `addr3`.
@@ -104,10 +112,9 @@ void IoUring::QueueGetSockOpt(int fd, int optname, void* optval, uint32_t optlen
   std::memcpy(&sqe->addr, level_optname, sizeof(level_optname));
   sqe->splice_fd_in = static_cast<int32_t>(optlen);
   sqe->addr3 = reinterpret_cast<uint64_t>(optval);
-  sqe->user_data = tag;
-  sq_array_[index] = index;
-  ++queued_;
 }
+
+void IoUring::QueueClose(int fd, uint64_t tag) { NextSqe(fd, tag)->opcode = IORING_OP_CLOSE; }
 
 absl::Status IoUring::SubmitAndWait(absl::FunctionRef<void(uint64_t tag, int32_t res)> on_done) {
   const unsigned total = queued_;

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "handover/permission.h"
-#include "handover/sockopt_batch.h"
+#include "handover/fd_batch.h"
 #include "handover/status.h"
 #include "handover/sys.h"
 
@@ -38,8 +38,8 @@ void ReadReuseport(absl::Span<TakenSocket> sockets) {
   std::vector<int> fds;
   fds.reserve(sockets.size());
   for (const TakenSocket& s : sockets) fds.push_back(s.fd.get());
-  absl::StatusOr<std::vector<SockOptBatch::Answer>> reuseport =
-      SockOptBatch(fds.size()).Read(fds, SO_REUSEPORT, sizeof(int));
+  absl::StatusOr<std::vector<FdBatch::Answer>> reuseport =
+      FdBatch(fds.size()).Read(fds, SO_REUSEPORT, sizeof(int));
   for (size_t i = 0; i < sockets.size(); ++i) {
     if (reuseport.ok() && (*reuseport)[i].error == 0) {
       sockets[i].info.reuseport = (*reuseport)[i].value != 0;

@@ -85,7 +85,7 @@ TEST(CopyListenersTest, FindsWhatTheListingFindsAndKeepsNothingElse) {
 }
 
 TEST(CopyListenersTest, ManySocketsGoThroughOneBatchAndMatchTheListing) {
-  // Over SockOptBatch::kMinRingFds: cookies are read in a batch (io_uring where
+  // Over FdBatch::kMinRingFds: cookies are read in a batch (io_uring where
   // the kernel has socket commands).
   ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder({"--tcp=300", "--established=40"}));
   ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));

@@ -1,7 +1,7 @@
-// SockOptBatch against real sockets: the io_uring path and the getsockopt path
+// FdBatch against real sockets: the io_uring path and the getsockopt path
 // give the answers getsockopt(2) gives, for listeners, connections, unix sockets
 // (no socket command: asked again), non-sockets and closed fds.
-#include "handover/sockopt_batch.h"
+#include "handover/fd_batch.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -62,9 +62,9 @@ Fds MakeFds() {
   return f;
 }
 
-std::vector<SockOptBatch::Answer> Expected(const std::vector<int>& fds, int optname,
+std::vector<FdBatch::Answer> Expected(const std::vector<int>& fds, int optname,
                                            socklen_t optlen) {
-  std::vector<SockOptBatch::Answer> out;
+  std::vector<FdBatch::Answer> out;
   for (int fd : fds) {
     uint64_t v = 0;
     socklen_t len = optlen;
@@ -77,8 +77,8 @@ std::vector<SockOptBatch::Answer> Expected(const std::vector<int>& fds, int optn
   return out;
 }
 
-void ExpectSameAnswers(const std::vector<SockOptBatch::Answer>& got,
-                       const std::vector<SockOptBatch::Answer>& want) {
+void ExpectSameAnswers(const std::vector<FdBatch::Answer>& got,
+                       const std::vector<FdBatch::Answer>& want) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].error, want[i].error) << "fd index " << i;
@@ -103,14 +103,14 @@ bool KernelHasSocketCommands() {
   return major > 6 || (major == 6 && minor >= 7);
 }
 
-TEST(SockOptBatchTest, ManyFdsAnswerAsGetsockoptDoes) {
+TEST(FdBatchTest, ManyFdsAnswerAsGetsockoptDoes) {
   Fds f = MakeFds();
   // A ring smaller than the read (306 fds): two submissions.
-  SockOptBatch batch(SockOptBatch::kMinRingFds);
+  FdBatch batch(FdBatch::kMinRingFds);
   for (const auto& [optname, optlen] :
        {std::pair{SO_COOKIE, socklen_t{8}}, std::pair{SO_ACCEPTCONN, socklen_t{4}},
         std::pair{SO_TYPE, socklen_t{4}}}) {
-    ASSERT_OK_AND_ASSIGN(std::vector<SockOptBatch::Answer> got,
+    ASSERT_OK_AND_ASSIGN(std::vector<FdBatch::Answer> got,
                          batch.Read(f.raw, optname, optlen));
     ExpectSameAnswers(got, Expected(f.raw, optname, optlen));
   }
@@ -121,13 +121,31 @@ TEST(SockOptBatchTest, ManyFdsAnswerAsGetsockoptDoes) {
   }
 }
 
-TEST(SockOptBatchTest, FewFdsAnswerThroughGetsockopt) {
+TEST(FdBatchTest, FewFdsAnswerThroughGetsockopt) {
   Fds f = MakeFds();
   std::vector<int> few(f.raw.end() - 8, f.raw.end());
-  SockOptBatch batch(few.size());
+  FdBatch batch(few.size());
   EXPECT_FALSE(batch.uses_ring());
-  ASSERT_OK_AND_ASSIGN(std::vector<SockOptBatch::Answer> got, batch.Read(few, SO_COOKIE, 8));
+  ASSERT_OK_AND_ASSIGN(std::vector<FdBatch::Answer> got, batch.Read(few, SO_COOKIE, 8));
   ExpectSameAnswers(got, Expected(few, SO_COOKIE, 8));
+}
+
+TEST(FdBatchTest, CloseClosesEveryFdWithOrWithoutTheRing) {
+  for (const size_t count : {size_t{8}, size_t{600}}) {
+    FdBatch batch(count);
+    std::vector<UniqueFd> fds;
+    std::vector<int> raw;
+    for (size_t i = 0; i < count; ++i) {
+      fds.emplace_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      ASSERT_TRUE(fds.back().valid());
+      raw.push_back(fds.back().get());
+    }
+    batch.Close(std::move(fds));
+    for (int fd : raw) {
+      ASSERT_EQ(::fcntl(fd, F_GETFD), -1) << "fd " << fd << " of " << count << " still open";
+      EXPECT_EQ(errno, EBADF);
+    }
+  }
 }
 
 TEST(IoUringTest, ReportsWhyItCannotBeCreated) {

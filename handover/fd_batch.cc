@@ -1,4 +1,4 @@
-#include "handover/sockopt_batch.h"
+#include "handover/fd_batch.h"
 
 #include <sys/socket.h>
 
@@ -25,7 +25,7 @@ uint64_t Decode(uint64_t raw, socklen_t optlen) {
   return raw;
 }
 
-SockOptBatch::Answer GetSockOpt(int fd, int optname, socklen_t optlen) {
+FdBatch::Answer GetSockOpt(int fd, int optname, socklen_t optlen) {
   uint64_t raw = 0;
   socklen_t len = optlen;
   if (::getsockopt(fd, SOL_SOCKET, optname, &raw, &len) != 0) return {.error = errno};
@@ -34,14 +34,14 @@ SockOptBatch::Answer GetSockOpt(int fd, int optname, socklen_t optlen) {
 
 }  // namespace
 
-SockOptBatch::SockOptBatch(size_t expected_fds) {
+FdBatch::FdBatch(size_t expected_fds) {
   if (expected_fds < kMinRingFds) return;
   absl::StatusOr<IoUring> ring =
       IoUring::Create(static_cast<unsigned>(std::min(expected_fds, kMaxRingEntries)));
   if (ring.ok()) ring_ = *std::move(ring);
 }
 
-absl::Status SockOptBatch::ReadThroughRing(absl::Span<const int> fds, int optname,
+absl::Status FdBatch::ReadThroughRing(absl::Span<const int> fds, int optname,
                                            socklen_t optlen, absl::Span<Answer> out) {
   std::vector<uint64_t> raw(fds.size(), 0);
   bool any_answered = false;
@@ -67,7 +67,7 @@ absl::Status SockOptBatch::ReadThroughRing(absl::Span<const int> fds, int optnam
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<SockOptBatch::Answer>> SockOptBatch::Read(absl::Span<const int> fds,
+absl::StatusOr<std::vector<FdBatch::Answer>> FdBatch::Read(absl::Span<const int> fds,
                                                                      int optname,
                                                                      socklen_t optlen) {
   std::vector<Answer> out(fds.size());
@@ -77,6 +77,20 @@ absl::StatusOr<std::vector<SockOptBatch::Answer>> SockOptBatch::Read(absl::Span<
   }
   for (size_t i = 0; i < fds.size(); ++i) out[i] = GetSockOpt(fds[i], optname, optlen);
   return out;
+}
+
+void FdBatch::Close(std::vector<UniqueFd> fds) {
+  if (!ring_.has_value() || fds.size() < kMinRingFds) return;  // ~UniqueFd closes them
+  for (size_t begin = 0; begin < fds.size(); begin += ring_->capacity()) {
+    const size_t end = std::min(fds.size(), begin + ring_->capacity());
+    for (size_t i = begin; i < end; ++i) ring_->QueueClose(fds[i].get(), i);
+    absl::Status done = ring_->SubmitAndWait([&](uint64_t i, int32_t) {
+      (void)fds[i].Release();  // closed by the ring (close(2) semantics: even on error)
+    });
+    // The ring failed (io_uring_enter): whatever it did not complete is still
+    // owned by `fds` and closed by close(2) when it goes out of scope.
+    if (!done.ok()) return;
+  }
 }
 
 }  // namespace handover
