@@ -10,10 +10,11 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   iproute2
   nginx-light  # tests/integration/exec_nginx_test.cc hands over a real nginx
+  haproxy      # and exec_haproxy_test.cc a real HAProxy
 )
 for set_name in "$@"; do
   case "$set_name" in
-    bench) packages+=(gnuplot-nox haproxy libnginx-mod-stream) ;;
+    bench) packages+=(gnuplot-nox libnginx-mod-stream) ;;
     *) echo "install_deps.sh: unknown package set '$set_name' (known: bench)" >&2; exit 2 ;;
   esac
 done

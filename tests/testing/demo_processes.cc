@@ -138,7 +138,8 @@ absl::StatusOr<std::string> HttpExchange(int fd, absl::string_view request,
     in.append(buf, n);
     const size_t end = in.find("\r\n\r\n");
     if (want != std::string::npos || end == std::string::npos) continue;
-    const size_t at = in.find("Content-Length: ");
+    // Header names are case-insensitive (HAProxy sends "content-length").
+    const size_t at = absl::AsciiStrToLower(in.substr(0, end)).find("content-length: ");
     size_t length = 0;
     if (at == std::string::npos || !absl::SimpleAtoi(in.substr(at + 16, in.find('\r', at) - at - 16),
                                                      &length)) {
