@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
 #include "handover/fd_batch.h"
+#include "handover/sock_diag.h"
 #include "handover/status.h"
 #include "handover/sys.h"
 #include "handover/target_netns.h"
@@ -66,15 +67,14 @@ absl::StatusOr<Chunk> CopyChunk(int pidfd, absl::Span<const int> numbers) {
 
 // A listener copied after the dump may have stopped listening in between
 // (shutdown(2) by the old process): its copy would accept nothing.
-// A listener copied after the dump may have stopped listening in between
-// (shutdown(2) by the old process): its copy would accept nothing.
-absl::Status CheckStillListening(FdBatch& batch, const std::vector<TakenSocket>& taken) {
+absl::Status CheckStillListening(FdBatch& batch, const std::vector<TakenSocket>& taken,
+                                 const std::vector<size_t>& copied_after_dump) {
   std::vector<int> fds;
   std::vector<const SocketInfo*> which;
-  for (const TakenSocket& t : taken) {
-    if (t.info.state != SocketState::kListen) continue;
-    fds.push_back(t.fd.get());
-    which.push_back(&t.info);
+  for (const size_t i : copied_after_dump) {
+    if (taken[i].info.state != SocketState::kListen) continue;
+    fds.push_back(taken[i].fd.get());
+    which.push_back(&taken[i].info);
   }
   HANDOVER_ASSIGN_OR_RETURN(std::vector<FdBatch::Answer> listening,
                             batch.Read(fds, SO_ACCEPTCONN, sizeof(int)));
@@ -99,19 +99,20 @@ absl::Status CheckStillListening(FdBatch& batch, const std::vector<TakenSocket>&
 absl::StatusOr<std::vector<TakenSocket>> CopyListeners(int pidfd, int proc_dir) {
   HANDOVER_RETURN_IF_ERROR(internal::CheckAlive(pidfd));
   HANDOVER_ASSIGN_OR_RETURN(std::vector<int> numbers, FdNumbers(proc_dir));
-  HANDOVER_ASSIGN_OR_RETURN(std::vector<SocketInfo> in_netns,
-                            internal::SockDiagSocketsOf(pidfd, proc_dir));
-  absl::flat_hash_map<uint64_t, const SocketInfo*> by_cookie;
-  by_cookie.reserve(in_netns.size());
-  for (const SocketInfo& s : in_netns) by_cookie.emplace(s.cookie, &s);
-
+  // Opened first: its fd is ours before the copies can fill our table.
+  HANDOVER_ASSIGN_OR_RETURN(UniqueFd netlink, internal::OpenSockDiagOf(pidfd, proc_dir));
   const size_t chunk = std::min(numbers.size(), kChunk);
-  internal::PreGrowFdTable(pidfd, std::min(numbers.size(), in_netns.size()) + chunk);
+  internal::PreGrowFdTable(pidfd, numbers.size() + chunk);
   FdBatch batch(chunk);
+
+  // The dump is made right after the first chunk is copied. A listener copied
+  // before it is shown listening by the dump itself; only those copied after it
+  // (second chunk on: a target with over kChunk fds) are asked SO_ACCEPTCONN.
+  std::vector<SocketInfo> in_netns;
+  absl::flat_hash_map<uint64_t, const SocketInfo*> by_cookie;
   std::vector<TakenSocket> taken;
-  taken.reserve(std::min(numbers.size(), in_netns.size()));
+  std::vector<size_t> copied_after_dump;  // indices in taken
   absl::flat_hash_map<uint64_t, size_t> taken_index;  // cookie -> index in taken
-  taken_index.reserve(taken.capacity());
   for (size_t begin = 0; begin < numbers.size();) {
     const absl::Span<const int> part =
         absl::MakeConstSpan(numbers).subspan(begin, std::min(kChunk, numbers.size() - begin));
@@ -120,7 +121,14 @@ absl::StatusOr<std::vector<TakenSocket>> CopyListeners(int pidfd, int proc_dir) 
     // Our fd limit reached with nothing to sort out and close: the sockets kept
     // so far fill it. Otherwise sorting this chunk out frees room to go on.
     if (!full.ok() && copies.empty()) return full;
+    const bool after_dump = begin > 0;
     begin += consumed;
+    if (!after_dump) {
+      HANDOVER_ASSIGN_OR_RETURN(in_netns, internal::DumpListeningSockets(netlink.get()));
+      by_cookie.reserve(in_netns.size());
+      for (const SocketInfo& s : in_netns) by_cookie.emplace(s.cookie, &s);
+      taken.reserve(std::min(numbers.size(), in_netns.size()));
+    }
     std::vector<int> raw(copies.size());
     for (size_t i = 0; i < copies.size(); ++i) raw[i] = copies[i].get();
     HANDOVER_ASSIGN_OR_RETURN(std::vector<FdBatch::Answer> cookies,
@@ -139,13 +147,14 @@ absl::StatusOr<std::vector<TakenSocket>> CopyListeners(int pidfd, int proc_dir) 
         continue;
       }
       taken_index.emplace(cookies[i].value, taken.size());
+      if (after_dump) copied_after_dump.push_back(taken.size());
       TakenSocket t{.info = *known->second, .fd = std::move(copies[i])};
       t.info.fd = target_fds[i];
       taken.push_back(std::move(t));
     }
     batch.Close(std::move(unwanted));
   }
-  HANDOVER_RETURN_IF_ERROR(CheckStillListening(batch, taken));
+  HANDOVER_RETURN_IF_ERROR(CheckStillListening(batch, taken, copied_after_dump));
   // The fd table of an exiting process can be partial: do not return it.
   HANDOVER_RETURN_IF_ERROR(internal::CheckAlive(pidfd));
   return taken;

@@ -28,8 +28,9 @@ namespace handover {
 // Every listening/bound socket of the process behind `pidfd` and `proc_dir`
 // (borrowed; as DiscoverSockets) that belongs to its network namespace, copied:
 // in target fd order, `info` as DiscoverSockets lists it (fd = the lowest target
-// fd, duplicate_fds, cookie; reuseport unset). Listeners are checked to still
-// listen after they were copied.
+// fd, duplicate_fds, cookie; reuseport unset). Every listener is shown to listen
+// after it was copied: the dump is made once the first kChunk fds are copied, and
+// those copied later (targets holding more) are asked SO_ACCEPTCONN.
 // Errors: NOT_FOUND (the process exited), PERMISSION_DENIED (pidfd_getfd refused
 // for some fd: ptrace access, or an LSM guarding one file — the listing path,
 // which copies sockets only, may still work), those of sock_diag in the target's

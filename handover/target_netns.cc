@@ -64,6 +64,10 @@ absl::Status CheckAlive(int pidfd) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<UniqueFd> OpenSockDiagOf(int pidfd, int proc_dir) {
+  return OpenSockDiagInNetns(pidfd, proc_dir);
+}
+
 absl::StatusOr<std::vector<SocketInfo>> SockDiagSocketsOf(int pidfd, int proc_dir) {
   HANDOVER_ASSIGN_OR_RETURN(UniqueFd netlink, OpenSockDiagInNetns(pidfd, proc_dir));
   return DumpListeningSockets(netlink.get());

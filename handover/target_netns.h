@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "handover/socket_info.h"
+#include "handover/unique_fd.h"
 
 namespace handover::internal {
 
@@ -27,6 +28,10 @@ absl::Status CheckAlive(int pidfd);
 // returning). Errors: PERMISSION_DENIED (setns needs CAP_SYS_ADMIN), INVALID_ARGUMENT
 // (setns(pidfd) unsupported, Linux < 5.8), NOT_FOUND (diag module missing), INTERNAL.
 absl::StatusOr<std::vector<SocketInfo>> SockDiagSocketsOf(int pidfd, int proc_dir);
+
+// Just the first half of that: a NETLINK_SOCK_DIAG socket in the target's network
+// namespace, for internal::DumpListeningSockets (sock_diag.h) later. Same errors.
+absl::StatusOr<UniqueFd> OpenSockDiagOf(int pidfd, int proc_dir);
 
 }  // namespace handover::internal
 
