@@ -63,11 +63,11 @@ std::string FormatInetAddress(int family, const void* addr, uint16_t port) {
   char buf[INET6_ADDRSTRLEN] = {};
   if (family == AF_INET) {
     ::inet_ntop(AF_INET, addr, buf, sizeof(buf));
-    return absl::StrFormat("%s:%d", buf, port);
+    return absl::StrCat(buf, ":", port);
   }
   if (family == AF_INET6) {
     ::inet_ntop(AF_INET6, addr, buf, sizeof(buf));
-    return absl::StrFormat("[%s]:%d", buf, port);
+    return absl::StrCat("[", buf, "]:", port);
   }
   return "";
 }
