@@ -110,7 +110,7 @@ std::string FormatAddress(const sys::SockAddr& addr) {
   return absl::StrCat("family-", addr.family());
 }
 
-absl::StatusOr<UniqueFd> BindListener(const sys::SockAddr& addr, int backlog) {
+absl::StatusOr<UniqueFd> BindListener(const sys::SockAddr& addr, int backlog, bool reuseport) {
   const std::string text = FormatAddress(addr);
   HANDOVER_ASSIGN_OR_RETURN(UniqueFd fd, sys::Socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK, 0));
   if (addr.family() != AF_UNIX) {
@@ -118,6 +118,10 @@ absl::StatusOr<UniqueFd> BindListener(const sys::SockAddr& addr, int backlog) {
     if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) {
       const int err = errno;
       return ErrnoError(err, absl::StrFormat("setsockopt(%d, SO_REUSEADDR)", fd.get()));
+    }
+    if (reuseport && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+      const int err = errno;
+      return ErrnoError(err, absl::StrFormat("setsockopt(%d, SO_REUSEPORT)", fd.get()));
     }
   }
   if (::bind(fd.get(), addr.get(), addr.len) != 0) {

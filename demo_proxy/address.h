@@ -29,8 +29,13 @@ absl::StatusOr<std::vector<sys::SockAddr>> ParseAddressList(absl::string_view cs
 std::string FormatAddress(const sys::SockAddr& addr);
 
 // A new non-blocking, close-on-exec stream listener bound to `addr` (SO_REUSEADDR
-// for TCP; a unix path must not exist yet). Errors come from socket/bind/listen.
-absl::StatusOr<UniqueFd> BindListener(const sys::SockAddr& addr, int backlog);
+// for TCP; a unix path must not exist yet). With `reuseport`, a TCP listener also
+// gets SO_REUSEPORT, so another process may bind its own socket on the same address
+// (with SO_REUSEPORT too, same uid) and the kernel spreads new connections over both.
+// Errors come from socket/setsockopt/bind/listen (EADDRINUSE when the address is held
+// without SO_REUSEPORT on both sides).
+absl::StatusOr<UniqueFd> BindListener(const sys::SockAddr& addr, int backlog,
+                                      bool reuseport = false);
 
 // A non-blocking stream socket with connect(2) started. `in_progress` is true on
 // EINPROGRESS: wait for EPOLLOUT, then read ConnectError(). When connect(2) fails at

@@ -102,7 +102,7 @@ absl::Status Claim(const ListenerOptions& options, std::vector<Listener> adopted
       out.listeners.push_back(std::move(*it));
       continue;
     }
-    absl::StatusOr<UniqueFd> fd = BindListener(addr, options.backlog);
+    absl::StatusOr<UniqueFd> fd = BindListener(addr, options.backlog, options.reuseport);
     if (!fd.ok()) return WithContext(fd.status(), absl::StrCat("--listen=", text));
     HANDOVER_ASSIGN_OR_RETURN(sys::SockAddr bound, sys::GetSockName(fd->get()));
     out.listeners.push_back(

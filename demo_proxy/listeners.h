@@ -55,6 +55,10 @@ struct ListenerOptions {
   std::vector<std::string> listen;     // addresses to serve (see address.h)
   int backlog = 1024;
   bool adopt_blocking_listeners = false;
+  // SO_REUSEPORT on the TCP listeners bound here (not on adopted ones): a successor
+  // can then bind its own socket on the same address and overlap with this instance
+  // (the SO_REUSEPORT handover that scripts/bench/macro.sh compares against).
+  bool reuseport = false;
   PredecessorSource takeover;          // the old instance, if any
   // Control socket paths (--control_socket, --takeover_scm): a unix listener bound
   // at one of them, or at "PATH.tmp.*" (control.h binds there, then renames), is

@@ -27,6 +27,9 @@ DEFINE_bool(print_ready, false,
 DEFINE_bool(adopt_blocking_listeners, false,
             "set O_NONBLOCK on an inherited/taken listener in blocking mode; this changes it "
             "for every process holding the socket");
+DEFINE_bool(reuseport, false,
+            "set SO_REUSEPORT on the TCP listeners this instance binds itself, so that a "
+            "successor may bind its own socket on the same address while this one runs");
 DEFINE_int32(takeover_pid, 0, "take the listeners of this running instance with pidfd_getfd");
 DEFINE_string(takeover_pidfile, "",
               "take the listeners of the instance named by this pidfile with pidfd_getfd");
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
     options.listeners.listen = absl::StrSplit(FLAGS_listen, ',');
   }
   options.listeners.adopt_blocking_listeners = FLAGS_adopt_blocking_listeners;
+  options.listeners.reuseport = FLAGS_reuseport;
   options.listeners.takeover = {
       .pid = FLAGS_takeover_pid,
       .pidfile = FLAGS_takeover_pidfile,

@@ -1,6 +1,6 @@
 // Where demo_proxy's listeners come from: socket activation (LISTEN_FDS) through the
-// with_listen_pid wrapper, the blocking-mode policy for adopted sockets, and unix
-// listeners (never unlinked by a drain).
+// with_listen_pid wrapper, the blocking-mode policy for adopted sockets, unix
+// listeners (never unlinked by a drain), and --reuseport (two instances, one address).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdint>
+#include <iostream>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "handover/status.h"
 #include "handover/sys.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/demo_processes.h"
@@ -122,6 +125,48 @@ TEST_F(DemoProxyListenersTest, ServesUnixListenersAndNeverUnlinksTheirPath) {
   struct stat st;
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << "the drain must not unlink " << path;
   ::unlink(path.c_str());
+}
+
+// "accepted" from the counters a running proxy prints on SIGUSR1.
+absl::StatusOr<int64_t> Accepted(DemoProcess& proxy) {
+  HANDOVER_RETURN_IF_ERROR(proxy.process.Signal(SIGUSR1));
+  HANDOVER_ASSIGN_OR_RETURN(std::string line,
+                            testing::ReadLineStartingWith(proxy.process, "stats "));
+  return testing::ParseCounters(line)["accepted"];
+}
+
+TEST_F(DemoProxyListenersTest, ReuseportLetsTwoInstancesBindOneAddressAndBothAccept) {
+  ASSERT_OK_AND_ASSIGN(DemoProcess first, testing::StartProxy(
+      {"--listen=127.0.0.1:0", "--backend=" + backend_->address, "--reuseport"}));
+  // Without SO_REUSEPORT on both sockets the second bind is refused.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult refused, testing::Run({.argv = {
+      BinPath("demo_proxy"), "--listen=" + first.address, "--backend=" + backend_->address}}));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.err, HasSubstr("[EADDRINUSE]"));
+  ASSERT_OK_AND_ASSIGN(DemoProcess second, testing::StartProxy(
+      {"--listen=" + first.address, "--backend=" + backend_->address, "--reuseport"}));
+  EXPECT_EQ(second.address, first.address);
+  // Each connection has its own source port, which the kernel hashes to one of the two
+  // sockets: with 64 connections both get some (all on one: probability 2^-63).
+  constexpr int kConnections = 64;
+  for (int i = 0; i < kConnections; ++i) {
+    ASSERT_OK_AND_ASSIGN(UniqueFd client, ConnectTo(first.address));
+    ASSERT_OK(HttpExchange(client.get(), kGet));
+  }
+  ASSERT_OK_AND_ASSIGN(int64_t by_first, Accepted(first));
+  ASSERT_OK_AND_ASSIGN(int64_t by_second, Accepted(second));
+  std::cout << "accepted: first " << by_first << ", second " << by_second << "\n";
+  EXPECT_GT(by_first, 0);
+  EXPECT_GT(by_second, 0);
+  EXPECT_EQ(by_first + by_second, kConnections);
+  // The first one drains and closes its own socket: the second keeps the address.
+  ASSERT_OK(first.process.Signal(SIGTERM));
+  EXPECT_THAT(first.process.WaitExitCode(), IsOkAndHolds(0));
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_OK_AND_ASSIGN(UniqueFd client, ConnectTo(second.address));
+    ASSERT_OK(HttpExchange(client.get(), kGet));
+  }
+  EXPECT_THAT(Accepted(second), IsOkAndHolds(by_second + 8));
 }
 
 TEST(DemoProxyFlagsTest, TakeoverFromNobodyFailsWithNotFoundBeforeServing) {
