@@ -1,6 +1,7 @@
 #include "demo_proxy/loadgen/loadgen.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -199,6 +200,11 @@ class Loadgen {
 
   void Finish(Slot& s, Outcome outcome) {
     ++result_.counts[static_cast<int>(outcome)];
+    if (o_.keep_samples) {
+      result_.samples.push_back({.start_unix_us = absl::ToUnixMicros(s.started),
+                                 .latency_us = absl::ToInt64Microseconds(absl::Now() - s.started),
+                                 .outcome = outcome});
+    }
     if (outcome != Outcome::kOk) {
       CloseFd(s);
       return ScheduleNext(s);
@@ -232,6 +238,31 @@ absl::StatusOr<LoadgenResult> RunLoadgen(const LoadgenOptions& options) {
   HANDOVER_ASSIGN_OR_RETURN(std::unique_ptr<EventLoop> loop, EventLoop::Create());
   Loadgen gen(options, std::move(loop));
   return gen.Run();
+}
+
+absl::Status WriteSamplesCsv(const std::vector<Sample>& samples, const std::string& path) {
+  HANDOVER_ASSIGN_OR_RETURN(UniqueFd fd, sys::OpenAt(AT_FDCWD, path,
+                                                     O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  std::string buf = "start_unix_us,latency_us,outcome\n";
+  const auto flush = [&buf, &fd, &path]() -> absl::Status {
+    size_t done = 0;
+    while (done < buf.size()) {
+      const ssize_t n = ::write(fd.get(), buf.data() + done, buf.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        return ErrnoError(err, absl::StrFormat("write(%d) to %s", fd.get(), path));
+      }
+      done += static_cast<size_t>(n);
+    }
+    buf.clear();
+    return absl::OkStatus();
+  };
+  for (const Sample& s : samples) {
+    absl::StrAppend(&buf, s.start_unix_us, ",", s.latency_us, ",", OutcomeName(s.outcome), "\n");
+    if (buf.size() >= (1 << 20)) HANDOVER_RETURN_IF_ERROR(flush());
+  }
+  return flush();
 }
 
 }  // namespace handover::demo

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "handover/sys.h"
@@ -32,6 +33,9 @@ struct LoadgenOptions {
   // Called once, after the first OK response: lets a caller wait until load is
   // really flowing (demo_loadgen --print_started).
   std::function<void()> on_first_ok;
+  // Keep one Sample per attempt in LoadgenResult::samples (24 bytes each, appended in
+  // memory; nothing is written while the load runs).
+  bool keep_samples = false;
 };
 
 enum class Outcome {
@@ -45,9 +49,18 @@ enum class Outcome {
 inline constexpr int kOutcomes = 6;
 const char* OutcomeName(Outcome o);
 
+// One attempt: when it started (wall clock, to line it up with events outside the
+// load generator), how long until its outcome, and the outcome.
+struct Sample {
+  int64_t start_unix_us;
+  int64_t latency_us;
+  Outcome outcome;
+};
+
 struct LoadgenResult {
   std::array<int64_t, kOutcomes> counts = {};
   std::vector<int64_t> latencies_us;  // of ok requests
+  std::vector<Sample> samples;        // every attempt, in completion order (keep_samples)
 
   int64_t count(Outcome o) const { return counts[static_cast<int>(o)]; }
   int64_t failures() const;
@@ -57,6 +70,11 @@ struct LoadgenResult {
 
 // Errors only for setup failures (epoll); request failures are counted, not returned.
 absl::StatusOr<LoadgenResult> RunLoadgen(const LoadgenOptions& options);
+
+// Writes `samples` to `path` (created or truncated) as CSV: a header line
+// "start_unix_us,latency_us,outcome", then one line per sample, e.g.
+// "1763856000123456,1834,ok". Errors: open/write failures (the errno's code).
+absl::Status WriteSamplesCsv(const std::vector<Sample>& samples, const std::string& path);
 
 }  // namespace handover::demo
 

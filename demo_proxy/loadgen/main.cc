@@ -1,6 +1,9 @@
 // demo_loadgen: HTTP load against demo_proxy or demo_backend; prints outcome counts and
 // latency percentiles (µs), one line of key=value or, with --json, one JSON object.
-// Exit status: 0 when every request was ok, 1 when any failed, 2 on bad flags.
+// With --samples_out, every attempt is also written to a CSV file at exit (start time,
+// latency, outcome): scripts/bench/windows.awk splits those by handover window.
+// Exit status: 0 when every request was ok, 1 when any failed (or the samples could not
+// be written), 2 on bad flags.
 //
 //   demo_loadgen --target=127.0.0.1:8080 --duration_ms=2000 --concurrency=8 --mode=keepalive
 #include <signal.h>
@@ -22,6 +25,9 @@ DEFINE_int64(max_requests, 0, "start at most this many requests; 0: no limit");
 DEFINE_int64(timeout_ms, 2000, "per-request timeout");
 DEFINE_bool(json, false, "print one JSON object instead of key=value");
 DEFINE_bool(print_started, false, "print a line 'started' after the first OK response");
+DEFINE_string(samples_out, "",
+              "write every attempt to this CSV file at exit: start_unix_us,latency_us,outcome "
+              "(kept in memory while the load runs)");
 
 int main(int argc, char** argv) {
   FLAGS_logtostderr = true;
@@ -44,11 +50,19 @@ int main(int argc, char** argv) {
   options.max_requests = FLAGS_max_requests;
   options.timeout = absl::Milliseconds(FLAGS_timeout_ms);
   if (FLAGS_print_started) options.on_first_ok = [] { handover::demo::PrintLine("started"); };
+  options.keep_samples = !FLAGS_samples_out.empty();
 
   absl::StatusOr<handover::demo::LoadgenResult> result = handover::demo::RunLoadgen(options);
   if (!result.ok()) {
     LOG(ERROR) << result.status();
     return result.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (!FLAGS_samples_out.empty()) {
+    const absl::Status written = handover::demo::WriteSamplesCsv(result->samples, FLAGS_samples_out);
+    if (!written.ok()) {
+      LOG(ERROR) << "--samples_out: " << written;
+      return 1;
+    }
   }
   handover::demo::PrintLine(result->Format(FLAGS_json));
   return result->failures() == 0 ? 0 : 1;
