@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "demo_proxy/address.h"
 #include "demo_proxy/event_loop.h"
 #include "demo_proxy/loadgen/response_parser.h"
+#include "demo_proxy/signals.h"
 #include "handover/status.h"
 
 namespace handover::demo {
@@ -77,11 +79,22 @@ class Loadgen {
   }
 
   absl::StatusOr<LoadgenResult> Run() {
+    UniqueFd signals;
+    if (o_.stop_on_signal) {
+      HANDOVER_ASSIGN_OR_RETURN(signals, BlockedSignalFd({SIGTERM, SIGINT}));
+      const int fd = signals.get();
+      HANDOVER_RETURN_IF_ERROR(loop_->Add(fd, EPOLLIN, [this, fd](uint32_t) {
+        while (ReadSignal(fd) != 0) {
+        }
+        end_ = std::min(end_, absl::Now());  // no new attempts; those in flight finish
+      }));
+    }
     const absl::Time now = absl::Now();
     end_ = now + o_.duration;
     next_start_ = now;
     for (Slot& s : slots_) ScheduleNext(s);
     if (busy_ > 0) HANDOVER_RETURN_IF_ERROR(loop_->Run());
+    if (signals.valid()) (void)loop_->Remove(signals.get());
     return std::move(result_);
   }
 

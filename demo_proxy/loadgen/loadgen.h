@@ -1,8 +1,9 @@
 // RunLoadgen: demo_loadgen's engine. `concurrency` slots each run one HTTP request at
 // a time against `target` (a new connection per request, or one kept-alive connection
 // per slot), optionally paced to `rate` requests/s in total, for `duration` or until
-// `max_requests` have started. Every attempt ends in exactly one Outcome; each has its
-// own `timeout`, so the run always ends by about duration + timeout.
+// `max_requests` have started (or, with stop_on_signal, until SIGTERM/SIGINT). Every
+// attempt ends in exactly one Outcome; each has its own `timeout`, so the run always
+// ends by about duration + timeout.
 //
 //   HANDOVER_ASSIGN_OR_RETURN(LoadgenResult r, RunLoadgen({.target = addr}));
 //   std::cout << r.Format(/*json=*/true);
@@ -36,6 +37,10 @@ struct LoadgenOptions {
   // Keep one Sample per attempt in LoadgenResult::samples (24 bytes each, appended in
   // memory; nothing is written while the load runs).
   bool keep_samples = false;
+  // SIGTERM or SIGINT ends the run early, as the duration would: no new attempt
+  // starts, those in flight finish (blocks both signals for the process; see
+  // demo_proxy/signals.h).
+  bool stop_on_signal = false;
 };
 
 enum class Outcome {

@@ -1,6 +1,7 @@
 // demo_loadgen: HTTP load against demo_proxy or demo_backend; prints outcome counts and
 // latency percentiles (µs), one line of key=value or, with --json, one JSON object.
-// With --samples_out, every attempt is also written to a CSV file at exit (start time,
+// SIGTERM or SIGINT ends the load early, as --duration_ms would (in-flight attempts
+// finish; the results are printed). With --samples_out, every attempt is also written to a CSV file at exit (start time,
 // latency, outcome): scripts/bench/windows.awk splits those by handover window.
 // Exit status: 0 when every request was ok, 1 when any failed (or the samples could not
 // be written), 2 on bad flags.
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   options.timeout = absl::Milliseconds(FLAGS_timeout_ms);
   if (FLAGS_print_started) options.on_first_ok = [] { handover::demo::PrintLine("started"); };
   options.keep_samples = !FLAGS_samples_out.empty();
+  options.stop_on_signal = true;  // SIGTERM/SIGINT: stop early, still print the results
 
   absl::StatusOr<handover::demo::LoadgenResult> result = handover::demo::RunLoadgen(options);
   if (!result.ok()) {

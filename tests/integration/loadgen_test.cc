@@ -1,5 +1,6 @@
 // demo_loadgen against a closed port and against demo_backend, and its --samples_out file.
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@ namespace {
 
 using ::handover::testing::BinPath;
 using ::handover::testing::DemoProcess;
+using ::handover::testing::IsOkAndHolds;
 using ::handover::testing::RunResult;
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
@@ -114,6 +116,23 @@ TEST(LoadgenTest, FailsWhenTheSamplesFileCannotBeWritten) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("--samples_out"));
   EXPECT_THAT(r.err, HasSubstr("[ENOENT]"));
+}
+
+TEST(LoadgenTest, SigtermEndsTheRunEarlyAndStillPrintsTheResults) {
+  ASSERT_OK_AND_ASSIGN(DemoProcess backend, testing::StartBackend());
+  ASSERT_OK_AND_ASSIGN(testing::ChildProcess load, testing::ChildProcess::Spawn({.argv = {
+      BinPath("demo_loadgen"), "--target=" + backend.address, "--duration_ms=60000",
+      "--concurrency=2", "--print_started"}}));
+  ASSERT_OK(testing::ReadLineStartingWith(load, "started").status());
+  const absl::Time signalled = absl::Now();
+  ASSERT_OK(load.Signal(SIGTERM));
+  EXPECT_THAT(load.WaitExitCode(), IsOkAndHolds(0));  // long before the 60 s
+  EXPECT_LT(absl::Now() - signalled, absl::Seconds(5));
+  ASSERT_OK_AND_ASSIGN(std::string out, load.ReadAll());
+  std::map<std::string, int64_t> counts = testing::ParseCounters(out);
+  std::cout << out;
+  EXPECT_GT(counts["ok"], 0);
+  EXPECT_THAT(out, HasSubstr("refused=0 reset=0 timeout=0 bad_response=0 other=0"));
 }
 
 TEST(LoadgenTest, PacesToTheRateAndStopsAtTheDuration) {
