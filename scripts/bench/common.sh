@@ -38,6 +38,44 @@ field() {
   done
 }
 
+# Starts demo_loadgen (CONCURRENCY slots, per-attempt samples in WORK/samples.csv)
+# and returns once its first request succeeded (--print_started, read from a FIFO),
+# so that no restart happens before the load flows. Sets lg (its pid, also added to
+# pids) and lg_fd (its stdout: finish_load reads the result from it).
+start_load() {  # start_load WORK BIN TARGET MODE DURATION_MS
+  local line=""
+  rm -f "$1/loadgen.out" "$1/samples.csv"
+  mkfifo "$1/loadgen.out"
+  "$2/demo_loadgen" --target="$3" --mode="$4" --concurrency="${CONCURRENCY:-16}" \
+    --duration_ms="$5" --json --print_started --samples_out="$1/samples.csv" \
+    >"$1/loadgen.out" 2>"$1/loadgen.log" &
+  lg=$!
+  pids+=("$lg")
+  exec {lg_fd}<"$1/loadgen.out"
+  IFS= read -r -t 10 -u "$lg_fd" line || true
+  if [ "$line" != started ]; then
+    echo "$(basename "$0"): no successful request within 10 s of starting the load" >&2
+  fi
+}
+# Lets the load run MS more milliseconds, then ends it (SIGTERM: demo_loadgen lets
+# the attempts in flight finish and prints its result). A measurement period, not
+# a wait for an event: read's timeout is the clock (no sleep process).
+end_load_after() {  # end_load_after MS
+  if [ "$1" -gt 0 ]; then
+    read -r -t "$(($1 / 1000)).$(printf '%03d' $(($1 % 1000)))" <> <(:) || true
+  fi
+  kill -TERM "$lg" 2>/dev/null || true
+}
+# After demo_loadgen has exited: its JSON result line to FILE.
+finish_load() {  # finish_load FILE
+  local line
+  : >"$1"
+  while IFS= read -r -t 5 -u "$lg_fd" line; do
+    if [[ $line == "{"* ]]; then echo "$line" >"$1"; fi
+  done
+  exec {lg_fd}<&-
+}
+
 # Appends one row per window class (in restart windows / outside them) of this run
 # to OUT/macro_windows.csv, from loadgen's samples and the run's rows in
 # OUT/macro_handovers.csv (scripts/bench/windows.awk), then deletes the samples.

@@ -20,8 +20,9 @@
 #   scripts/bench/macro.sh BIN_DIR OUT_DIR RUN,RUN,...
 #   RUN = MODE:K:DURATION_MS[:STRATEGY+STRATEGY...]   (default: every strategy)
 #   scripts/bench/macro.sh build/bin results/x new_conn:200:30000:none+pidfd+scm,keepalive:8:10000
-# Restarts follow each other; the load ends once K are done, after DURATION_MS at
-# most (none: after DURATION_MS). STRATEGIES="pidfd scm" runs only those. The whole script
+# Restarts follow each other from the load's first successful request on; the
+# load ends TAIL_MS (default 1000) after the K-th, or after DURATION_MS if that
+# comes first (none: after DURATION_MS). STRATEGIES="pidfd scm" runs only those. The whole script
 # runs in a private network namespace when it may (common.sh, enter_netns;
 # BENCH_NETNS=host keeps it in the host's).
 set -euo pipefail
@@ -33,7 +34,6 @@ enter_netns "$here/macro.sh" "$@"
 bin=$1
 out=$2
 IFS=, read -r -a runs <<<"$3"
-concurrency=${CONCURRENCY:-16}
 # demo_proxy relays bytes and cannot tell an idle keep-alive connection from a busy
 # one: a draining instance closes what is left after this long.
 drain_ms=${DRAIN_MS:-1000}
@@ -165,16 +165,17 @@ restart_takeover() {
   fi
   stamp t1
   echo "$proxy_pid" >"$work/current.pid"
-  wait "$old" 2>/dev/null || true  # the new instance sent it SIGTERM through its pidfd
+  status=0
+  wait "$old" 2>/dev/null || status=$?  # the new instance sent it SIGTERM through its pidfd
   stamp t2
   finish_output "$old"
   read_until "$proxy_fd" "handover " "$work/proxy$n.log" || true
   stamp t3
   field takeover_us "$found" takeover_us
-  field status "$found" old_status
   [ -n "$takeover_us" ] || takeover_us=0
   printf -v hold '%d.%03d' $((takeover_us / 1000)) $((takeover_us % 1000))
-  if [ "$status" = exit_0 ]; then status=ok; else status=old_${status:-unknown}; fi
+  # Its exit status as we reaped it (the new instance may see it exit before that).
+  if [ "$status" = 0 ]; then status=ok; else status=old_exit_$status; fi
   row "$strategy" "$mode" "$i" "$status" "$t0" "$hold" "$t2" "$t3" "$t1"
 }
 
@@ -230,7 +231,7 @@ set_migrate() {
 }
 
 one_run() {  # one_run STRATEGY MODE K DURATION_MS
-  local strategy=$1 mode=$2 k=$3 duration_ms=$4 i=0 first=() fn lg
+  local strategy=$1 mode=$2 k=$3 duration_ms=$4 i=0 first=() fn
   case $strategy in
     none) fn="" ;;
     pidfd) fn=restart_pidfd ;;
@@ -254,11 +255,7 @@ one_run() {  # one_run STRATEGY MODE K DURATION_MS
   start_proxy 0 --listen=127.0.0.1:0 "${first[@]}"
   echo "$proxy_pid" >"$work/current.pid"
   addr=$(grep -m1 -oE '127\.0\.0\.1:[0-9]+' "$work/proxy0.log")
-  "$bin/demo_loadgen" --target="$addr" --mode="$mode" --concurrency="$concurrency" \
-    --duration_ms="$duration_ms" --json --samples_out="$work/samples.csv" \
-    >"$work/loadgen.json" 2>"$work/loadgen.log" &
-  lg=$!
-  pids+=("$lg")
+  start_load "$work" "$bin" "$addr" "$mode" "$duration_ms"
   while [ -n "$fn" ] && [ "$i" -lt "$k" ] && kill -0 "$lg" 2>/dev/null; do
     if ! "$fn"; then
       echo "macro.sh: $strategy $mode: restart $i failed; ending the restarts of this run" >&2
@@ -267,10 +264,12 @@ one_run() {  # one_run STRATEGY MODE K DURATION_MS
     fi
     i=$((i + 1))
   done
-  # K done: the load ends now (DURATION_MS was the cap), so every run of a
-  # strategy is restarts from start to end; none runs its whole duration.
-  if [ "$i" -ge "$k" ] && [ "$k" -gt 0 ]; then kill -TERM "$lg" 2>/dev/null || true; fi
+  # K done: the load goes on for TAIL_MS (steady state within the same run, outside
+  # every restart window), then ends (DURATION_MS was the cap); runs without
+  # restarts last DURATION_MS.
+  if [ "$i" -ge "$k" ] && [ "$k" -gt 0 ]; then end_load_after "${TAIL_MS:-1000}"; fi
   wait "$lg" || true
+  finish_load "$work/loadgen.json"
   # The last proxy (handover started it for pidfd: not our child, so through its pidfd).
   current
   "$bin/handover" drain --pid="$cur" --timeout_ms=$((drain_ms + 5000)) --kill_after_timeout \
@@ -289,6 +288,7 @@ echo "strategy,mode,handovers,ok,refused,reset,timeout,bad_response,other,p50_us
 handovers_header >"$out/macro_handovers.csv"
 windows_header >"$out/macro_windows.csv"
 echo "macro.sh: network namespace: $BENCH_NETNS" >&2
+echo "macro_netns=$BENCH_NETNS" >>"$out/machine.txt"  # the report says where it ran
 
 mkfifo "$work/backend.out"
 "$bin/demo_backend" --listen=127.0.0.1:0 >"$work/backend.out" 2>"$work/backend.log" &

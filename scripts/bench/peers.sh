@@ -23,8 +23,8 @@
 # until the master said "Loading success." (the new worker is ready).
 #   scripts/bench/peers.sh BIN_DIR OUT_DIR RUN,RUN,...
 #   RUN = MODE:K:DURATION_MS[:PEER+PEER...]   (default: every peer)
-# The load ends once K reloads are done, after DURATION_MS at most (*_none: after
-# DURATION_MS).
+# The load ends TAIL_MS (default 1000) after the K-th reload, or after DURATION_MS
+# if that comes first (*_none: after DURATION_MS).
 # PEERS="nginx_none nginx_upgrade" runs only those. Runs in a private network
 # namespace when it may, as macro.sh (common.sh).
 set -euo pipefail
@@ -36,7 +36,6 @@ enter_netns "$here/peers.sh" "$@"
 bin=$1
 out=$2
 IFS=, read -r -a runs <<<"$3"
-concurrency=${CONCURRENCY:-16}
 all_peers="haproxy_none haproxy_reload nginx_none nginx_reload nginx_upgrade"
 
 work=$(mktemp -d)
@@ -261,7 +260,7 @@ reload() {
 }
 
 one_run() {  # one_run PEER MODE K DURATION_MS
-  local peer=$1 mode=$2 k=$3 duration_ms=$4 i=0 old new sig="" seen lg workers
+  local peer=$1 mode=$2 k=$3 duration_ms=$4 i=0 old new sig="" seen workers
   port=$(free_port)
   case $peer in
     haproxy_none | haproxy_reload) start_haproxy; sig=USR2 ;;
@@ -281,11 +280,7 @@ one_run() {  # one_run PEER MODE K DURATION_MS
     pause
   done
   i=0
-  "$bin/demo_loadgen" --target="127.0.0.1:$port" --mode="$mode" --concurrency="$concurrency" \
-    --duration_ms="$duration_ms" --json --samples_out="$work/samples.csv" \
-    >"$work/loadgen.json" 2>"$work/loadgen.log" &
-  lg=$!
-  pids+=("$lg")
+  start_load "$work" "$bin" "127.0.0.1:$port" "$mode" "$duration_ms"
   while [ "$i" -lt "$k" ] && kill -0 "$lg" 2>/dev/null; do
     if ! reload; then
       i=$((i + 1))
@@ -295,10 +290,12 @@ one_run() {  # one_run PEER MODE K DURATION_MS
     seen+="$new "
     i=$((i + 1))
   done
-  # K done: the load ends now (DURATION_MS was the cap), so every run of a
-  # strategy is restarts from start to end; none runs its whole duration.
-  if [ "$i" -ge "$k" ] && [ "$k" -gt 0 ]; then kill -TERM "$lg" 2>/dev/null || true; fi
+  # K done: the load goes on for TAIL_MS (steady state within the same run, outside
+  # every restart window), then ends (DURATION_MS was the cap); runs without
+  # restarts last DURATION_MS.
+  if [ "$i" -ge "$k" ] && [ "$k" -gt 0 ]; then end_load_after "${TAIL_MS:-1000}"; fi
   wait "$lg" 2>/dev/null || true
+  finish_load "$work/loadgen.json"
   # Stop the peer: SIGTERM, then SIGKILL its master and workers if it lingers.
   children_of "$master"
   workers=("${children[@]}")
