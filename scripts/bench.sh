@@ -23,14 +23,27 @@ if [ "$mode" = quick ]; then
   takeover_args=("--n=1,16,64,1024" --reps=7 --stopped_scm_reps=1)
   loaded_args=("--n=1,16,64" --reps=7 --load_ms=700)
   discover_args=("--host_conns=0,10000" "--holder_fds=100,16000" --reps=5)
-  macro_runs=new_conn:5:3000,keepalive:2:3000
-  peer_runs=new_conn:3:2000
+  macro_runs=new_conn:0:2000:none
+  macro_runs+=,new_conn:5:4000:pidfd+pidfd_proxy+scm+stop_start+reuseport_migrate0+reuseport_migrate1
+  macro_runs+=,keepalive:0:2000:none,keepalive:2:4000:pidfd+scm
+  peer_runs=new_conn:0:1500:haproxy_none+nginx_none
+  peer_runs+=,new_conn:2:3000:haproxy_reload+nginx_reload+nginx_upgrade
 else
   takeover_args=("--n=1,16,64,256,1024,4096" --reps=21 --stopped_scm_reps=2)
   loaded_args=("--n=1,16,64,256" --reps=21 --load_ms=2000)
   discover_args=("--host_conns=0,10000,100000" "--holder_fds=100,16000" --reps=11)
-  macro_runs=new_conn:200:75000,keepalive:20:20000
-  peer_runs=new_conn:50:20000,keepalive:10:10000
+  # MODE:K:DURATION_MS:STRATEGIES (scripts/bench/macro.sh). With K restarts the load
+  # ends 1 s after the K-th, DURATION_MS is then only a cap: 200 pidfd restarts take
+  # 13-40 s on this VM depending on its other load, SCM_RIGHTS 9-25 s. Worst case
+  # (every cap reached) ~6.3 min for macro + peers; typically 3.5-5 min.
+  macro_runs=new_conn:0:15000:none,new_conn:200:55000:pidfd+scm
+  macro_runs+=,new_conn:50:12000:pidfd_proxy+stop_start+reuseport_migrate0+reuseport_migrate1
+  macro_runs+=,keepalive:0:8000:none
+  macro_runs+=,keepalive:8:12000:pidfd+pidfd_proxy+scm+stop_start+reuseport_migrate0+reuseport_migrate1
+  peer_runs=new_conn:0:10000:haproxy_none+nginx_none
+  peer_runs+=,new_conn:20:12000:haproxy_reload+nginx_reload+nginx_upgrade
+  peer_runs+=,keepalive:0:6000:haproxy_none+nginx_none
+  peer_runs+=,keepalive:6:10000:haproxy_reload+nginx_reload+nginx_upgrade
 fi
 
 "$root/scripts/install_deps.sh" bench
@@ -78,8 +91,10 @@ awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/loaded.csv" \
   >"$results/loaded_summary.csv"
 awk -F, -v keys=1,2,3 -v value=5 -v outcome=6 -f "$summ" "$results/discover.csv" \
   >"$results/discover_summary.csv"
-for col in 5 6 7; do
-  awk -F, -v keys=1,2 -v value="$col" -v outcome=4 -f "$summ" "$results/macro_handovers.csv" |
+for col in 5 6 7 8; do
+  # ready_ms (8) is empty where it is not measured (nginx): those rows are left out.
+  awk -F, -v c="$col" 'NR == 1 || $c != "" || $4 != "ok"' "$results/macro_handovers.csv" |
+    awk -F, -v keys=1,2 -v value="$col" -v outcome=4 -f "$summ" |
     awk -F, -v c="$col" 'NR == 1 {print "column," $0; next} {print c "," $0}' |
     { if [ "$col" = 5 ]; then cat; else tail -n +2; fi; }
 done >"$results/macro_handovers_summary.csv"
@@ -100,8 +115,8 @@ ratios=$root/scripts/bench/ratios.awk
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$results/machine.txt"
 for f in machine.txt commands.txt takeover.csv discover.csv takeover_summary.csv \
   discover_summary.csv takeover_ratios.csv macro.csv macro_handovers.csv \
-  macro_handovers_summary.csv loaded.csv loaded_load.csv loaded_summary.csv \
-  loaded_ratios.csv; do
+  macro_handovers_summary.csv macro_windows.csv loaded.csv loaded_load.csv \
+  loaded_summary.csv loaded_ratios.csv; do
   cp "$results/$f" "$root/docs/bench/$f"
 done
 "$root/scripts/bench/plots.sh" "$root/docs/bench"
