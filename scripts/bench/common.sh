@@ -21,6 +21,28 @@ enter_netns() {
   fi
 }
 
+# The children the script started and has not reaped yet, by pid: the exit trap
+# signals these and nothing else (a pid once reaped may belong to anyone by then).
+declare -A running=()
+# reap PID: waits for our child PID (status in reaped_status) and forgets it.
+# shellcheck disable=SC2034  # reaped_status is read by the callers
+reap() {
+  reaped_status=0
+  wait "$1" 2>/dev/null || reaped_status=$?
+  unset "running[$1]"
+}
+# The exit trap's part: `handover drain` (SIGTERM through a pidfd, SIGKILL 3 s later)
+# for every child still running and for the PIDs given (processes we did not
+# start ourselves), all at once; returns when all of them are gone.
+stop_running() {  # stop_running BIN_DIR [PID...]
+  local bin_dir=$1 p
+  shift
+  for p in "${!running[@]}" "$@"; do
+    "$bin_dir/handover" drain --pid="$p" --timeout_ms=3000 --kill_after_timeout >/dev/null 2>&1 &
+  done
+  wait
+}
+
 # stamp VAR: VAR = wall clock in µs (bash's own clock: no fork on the timed path).
 stamp() { printf -v "$1" '%s' "${EPOCHREALTIME//[^0-9]/}"; }
 # ms VAR FROM_US TO_US: VAR = the difference in ms with 3 decimals.
@@ -40,8 +62,8 @@ field() {
 
 # Starts demo_loadgen (CONCURRENCY slots, per-attempt samples in WORK/samples.csv)
 # and returns once its first request succeeded (--print_started, read from a FIFO),
-# so that no restart happens before the load flows. Sets lg (its pid, also added to
-# pids) and lg_fd (its stdout: finish_load reads the result from it).
+# so that no restart happens before the load flows. Sets lg (its pid, also in
+# running) and lg_fd (its stdout: finish_load reads the result from it).
 start_load() {  # start_load WORK BIN TARGET MODE DURATION_MS
   local line=""
   rm -f "$1/loadgen.out" "$1/samples.csv"
@@ -50,7 +72,7 @@ start_load() {  # start_load WORK BIN TARGET MODE DURATION_MS
     --duration_ms="$5" --json --print_started --samples_out="$1/samples.csv" \
     >"$1/loadgen.out" 2>"$1/loadgen.log" &
   lg=$!
-  pids+=("$lg")
+  running[$lg]=1
   exec {lg_fd}<"$1/loadgen.out"
   IFS= read -r -t 10 -u "$lg_fd" line || true
   if [ "$line" != started ]; then

@@ -40,21 +40,19 @@ drain_ms=${DRAIN_MS:-1000}
 all_strategies="none pidfd pidfd_proxy scm stop_start reuseport_migrate0 reuseport_migrate1"
 
 work=$(mktemp -d)
-pids=()
 migrate_file=/proc/sys/net/ipv4/tcp_migrate_req
 migrate_before=""
 restore_migrate() {
   if [ -n "$migrate_before" ]; then echo "$migrate_before" >"$migrate_file" || true; fi
 }
 cleanup() {
-  local p
   trap - EXIT
   restore_migrate
-  # By pid: what this script started (the current proxy may have been started by handover).
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  if [ -f "$work/current.pid" ]; then
-    kill -TERM "$(cut -d' ' -f1 "$work/current.pid")" 2>/dev/null || true
-  fi
+  # By pid: what this script started and has not reaped, and the current proxy of a
+  # run in progress (for pidfd handover started it).
+  local current_pid=()
+  if [ -f "$work/current.pid" ]; then read -r -a current_pid <"$work/current.pid"; fi
+  stop_running "$bin" "${current_pid[@]:0:1}"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -90,7 +88,7 @@ start_proxy() {  # start_proxy N ARGS...: its stdout lines and stderr in proxyN.
   "$bin/demo_proxy" --backend="$backend" --drain_timeout_ms="$drain_ms" --print_ready "$@" \
     >"$work/fifo.$n" 2>>"$work/proxy$n.log" &
   proxy_pid=$!
-  pids+=("$proxy_pid")
+  running[$proxy_pid]=1
   exec {proxy_fd}<"$work/fifo.$n"
   out_fd[$proxy_pid]="$proxy_fd $n"
   read_until "$proxy_fd" ready "$work/proxy$n.log"
@@ -165,8 +163,7 @@ restart_takeover() {
   fi
   stamp t1
   echo "$proxy_pid" >"$work/current.pid"
-  status=0
-  wait "$old" 2>/dev/null || status=$?  # the new instance sent it SIGTERM through its pidfd
+  reap "$old"  # the new instance sent it SIGTERM through its pidfd
   stamp t2
   finish_output "$old"
   read_until "$proxy_fd" "handover " "$work/proxy$n.log" || true
@@ -175,7 +172,7 @@ restart_takeover() {
   [ -n "$takeover_us" ] || takeover_us=0
   printf -v hold '%d.%03d' $((takeover_us / 1000)) $((takeover_us % 1000))
   # Its exit status as we reaped it (the new instance may see it exit before that).
-  if [ "$status" = 0 ]; then status=ok; else status=old_exit_$status; fi
+  if [ "$reaped_status" = 0 ]; then status=ok; else status=old_exit_$reaped_status; fi
   row "$strategy" "$mode" "$i" "$status" "$t0" "$hold" "$t2" "$t3" "$t1"
 }
 
@@ -183,7 +180,7 @@ restart_takeover() {
 not_ready() {
   echo "$strategy,$mode,$i,new_not_ready,,,,,$t0" >>"$out/macro_handovers.csv"
   kill -TERM "$proxy_pid" 2>/dev/null || true
-  wait "$proxy_pid" 2>/dev/null || true
+  reap "$proxy_pid"
   finish_output "$proxy_pid"
 }
 
@@ -199,7 +196,7 @@ restart_reuseport() {
   stamp t1
   echo "$proxy_pid" >"$work/current.pid"
   kill -TERM "$old"
-  wait "$old" 2>/dev/null || true
+  reap "$old"
   stamp t2
   finish_output "$old"
   # It holds its own socket from its bind, just before "ready".
@@ -212,7 +209,7 @@ restart_stop_start() {
   old=$cur
   stamp t0
   kill -TERM "$old"
-  wait "$old" 2>/dev/null || true
+  reap "$old"
   stamp t1
   if ! start_proxy $((i + 1)) --listen="$addr"; then
     not_ready
@@ -268,13 +265,14 @@ one_run() {  # one_run STRATEGY MODE K DURATION_MS
   # every restart window), then ends (DURATION_MS was the cap); runs without
   # restarts last DURATION_MS.
   if [ "$i" -ge "$k" ] && [ "$k" -gt 0 ]; then end_load_after "${TAIL_MS:-1000}"; fi
-  wait "$lg" || true
+  reap "$lg"
   finish_load "$work/loadgen.json"
   # The last proxy (handover started it for pidfd: not our child, so through its pidfd).
   current
   "$bin/handover" drain --pid="$cur" --timeout_ms=$((drain_ms + 5000)) --kill_after_timeout \
     >/dev/null 2>>"$work/handover.log" || true
-  wait "$cur" 2>/dev/null || true
+  rm "$work/current.pid"
+  [ -z "${running[$cur]:-}" ] || reap "$cur"
   finish_output "$cur"
   case $strategy in reuseport_*) restore_migrate ;; esac
   awk -v s="$strategy" -v m="$mode" -v n="$i" -f "$here/loadgen_row.awk" \
@@ -292,7 +290,7 @@ echo "macro_netns=$BENCH_NETNS" >>"$out/machine.txt"  # the report says where it
 
 mkfifo "$work/backend.out"
 "$bin/demo_backend" --listen=127.0.0.1:0 >"$work/backend.out" 2>"$work/backend.log" &
-pids+=($!)
+running[$!]=1
 exec {backend_fd}<"$work/backend.out"
 read_until "$backend_fd" "listening " "$work/backend.log"
 backend=${found#listening }

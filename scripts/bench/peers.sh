@@ -39,15 +39,20 @@ IFS=, read -r -a runs <<<"$3"
 all_peers="haproxy_none haproxy_reload nginx_none nginx_reload nginx_upgrade"
 
 work=$(mktemp -d)
-pids=()
 master=""
+new_master=""  # nginx_upgrade: the new master while the old one still runs
 haproxy_fd=""
 cleanup() {
-  local p
+  local m
   trap - EXIT
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  # A daemonized nginx master is not our child: the current one, by pid.
-  if [ -n "${master:-}" ]; then kill -TERM "$master" 2>/dev/null || true; fi
+  stop_running "$bin"
+  # A daemonized nginx master is not our child: the current one (and the new one
+  # of an upgrade in progress, which outlives the old), by pid, until gone.
+  for m in "$master" "$new_master"; do
+    [ -n "$m" ] || continue
+    kill -TERM "$m" 2>/dev/null || true
+    await_gone "$m" || true
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -103,7 +108,7 @@ free_port() {  # a port nothing listens on (loopback)
 
 mkfifo "$work/backend.out"
 "$bin/demo_backend" --listen=127.0.0.1:0 >"$work/backend.out" 2>"$work/backend.log" &
-pids+=($!)
+running[$!]=1
 exec {backend_fd}<"$work/backend.out"
 IFS= read -r -t 10 -u "$backend_fd" backend || { echo "peers.sh: no backend" >&2; exit 1; }
 backend=${backend#listening }
@@ -133,7 +138,7 @@ EOF
   mkfifo "$work/haproxy.out"
   haproxy -W -db -f "$work/haproxy.cfg" >"$work/haproxy.out" 2>&1 &
   master=$!
-  pids+=("$master")
+  running[$master]=1
   exec {haproxy_fd}<"$work/haproxy.out"
   haproxy_loaded
 }
@@ -192,13 +197,12 @@ EOF
   # The full path: a binary upgrade execs argv[0] as it is.
   /usr/sbin/nginx -p "$work/nginx" -c "$work/nginx.conf" >"$work/nginx.log" 2>&1 &
   master=$!
-  if [ "$1" = off ]; then
-    pids+=("$master")
-    return 0
-  fi
+  running[$master]=1
+  [ "$1" = on ] || return 0
   # Daemonized: the process we started exits once the master is forked; the
   # master writes the pidfile after that.
-  wait "$master" || return 1
+  reap "$master"
+  [ "$reaped_status" = 0 ] || return 1
   master=""
   for ((i = 0; i < 5000; i++)); do
     { read -r master <"$work/nginx.pid"; } 2>/dev/null || true
@@ -211,7 +215,7 @@ EOF
 # One reload (or upgrade) of $peer; sets new (the new worker) and, for
 # nginx_upgrade, master (the new master). 1 when it did not complete.
 reload() {
-  local t0 t1 t2 t_ready="" new_master
+  local t0 t1 t2 t_ready=""
   if [ "$sig" = USR2 ]; then haproxy_takes_reloads || return 1; fi
   stamp t0
   if [ "$peer" != nginx_upgrade ]; then
@@ -250,6 +254,7 @@ reload() {
     fi
     stamp t2
     master=$new_master
+    new_master=""
     seen=" "
   fi
   local hold gone ready=""
@@ -294,16 +299,24 @@ one_run() {  # one_run PEER MODE K DURATION_MS
   # every restart window), then ends (DURATION_MS was the cap); runs without
   # restarts last DURATION_MS.
   if [ "$i" -ge "$k" ] && [ "$k" -gt 0 ]; then end_load_after "${TAIL_MS:-1000}"; fi
-  wait "$lg" 2>/dev/null || true
+  reap "$lg"
   finish_load "$work/loadgen.json"
-  # Stop the peer: SIGTERM, then SIGKILL its master and workers if it lingers.
+  # Stop the peer: SIGTERM, then SIGKILL its master and workers if it lingers
+  # (each only while it still runs: a daemonized nginx is not our child).
   children_of "$master"
   workers=("${children[@]}")
   kill -TERM "$master" 2>/dev/null || true
-  await_gone "$master" || true
-  kill -KILL "$master" "${workers[@]}" 2>/dev/null || true
-  wait "$master" 2>/dev/null || true
+  if ! await_gone "$master"; then
+    local w
+    for w in "$master" "${workers[@]}"; do gone "$w" || kill -KILL "$w" 2>/dev/null || true; done
+  fi
+  [ -z "${running[$master]:-}" ] || reap "$master"
   master=""
+  if [ -n "$new_master" ]; then  # an upgrade that did not complete
+    kill -TERM "$new_master" 2>/dev/null || true
+    await_gone "$new_master" || true
+    new_master=""
+  fi
   if [ -n "${haproxy_fd:-}" ]; then
     exec {haproxy_fd}<&-
     haproxy_fd=""
