@@ -35,11 +35,11 @@ else
   # MODE:K:DURATION_MS:STRATEGIES (scripts/bench/macro.sh). With K restarts the load
   # ends 1 s after the K-th, DURATION_MS is then only a cap: 200 pidfd restarts take
   # 13-40 s on this VM depending on its other load, SCM_RIGHTS 9-25 s. Worst case
-  # (every cap reached) ~6.3 min for macro + peers; typically 3.5-5 min.
-  macro_runs=new_conn:0:15000:none,new_conn:200:55000:pidfd+scm
+  # (every cap reached) ~6 min for macro + peers; typically 3.5-5 min.
+  macro_runs=new_conn:0:15000:none,new_conn:200:50000:pidfd+scm
   macro_runs+=,new_conn:50:12000:pidfd_proxy+stop_start+reuseport_migrate0+reuseport_migrate1
   macro_runs+=,keepalive:0:8000:none
-  macro_runs+=,keepalive:8:12000:pidfd+pidfd_proxy+scm+stop_start+reuseport_migrate0+reuseport_migrate1
+  macro_runs+=,keepalive:8:11000:pidfd+pidfd_proxy+scm+stop_start+reuseport_migrate0+reuseport_migrate1
   peer_runs=new_conn:0:10000:haproxy_none+nginx_none
   peer_runs+=,new_conn:20:12000:haproxy_reload+nginx_reload+nginx_upgrade
   peer_runs+=,keepalive:0:6000:haproxy_none+nginx_none
