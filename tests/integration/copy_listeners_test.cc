@@ -23,6 +23,7 @@
 #include "handover/discover.h"
 #include "handover/handover.h"
 #include "handover/sys.h"
+#include "tests/testing/capabilities.h"
 #include "tests/testing/fd_holder.h"
 #include "tests/testing/status_matchers.h"
 
@@ -30,6 +31,7 @@ namespace handover {
 namespace {
 
 using ::handover::testing::FdHolder;
+using ::handover::testing::RunWithoutCapSysAdmin;
 using ::handover::testing::StartFdHolder;
 using ::handover::testing::StatusIs;
 using ::handover::testing::UniqueTempPath;
@@ -167,6 +169,22 @@ TEST(TakeOverPathTest, CopyFirstAndListFirstTakeTheSameSockets) {
   EXPECT_EQ(Infos(copied.sockets), Infos(listed.sockets));
   EXPECT_THAT(TakeOver({.pid = holder.child.pid()}, {.select = "tcp:*:1", .path = Path::kCopyFirst}),
               StatusIs(absl::StatusCode::kNotFound, HasSubstr("tcp:*:1")));
+}
+
+TEST(TakeOverPathTest, AutoListsFirstWhenSetnsIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to unshare a network namespace";
+  absl::StatusOr<FdHolder> holder = StartFdHolder({"--netns", "--tcp=1", "--udp=1"});
+  if (!holder.ok()) GTEST_SKIP() << "cannot create a network namespace: " << holder.status();
+  RunWithoutCapSysAdmin([&] {
+    // Copy-first needs sock_diag in the target's namespace: setns is refused.
+    EXPECT_THAT(TakeOver({.pid = holder->child.pid()}, {.path = TakeoverOptions::Path::kCopyFirst}),
+                StatusIs(absl::StatusCode::kPermissionDenied, HasSubstr("setns")));
+    // kAuto lists first instead, reading the target's /proc/PID/net.
+    ASSERT_OK_AND_ASSIGN(Takeover t, TakeOver({.pid = holder->child.pid()}));
+    ASSERT_EQ(t.sockets.size(), 2u);
+    EXPECT_EQ(t.sockets[0].info.inode, holder->sockets[0].inode);
+    EXPECT_EQ(t.sockets[1].info.inode, holder->sockets[1].inode);
+  });
 }
 
 }  // namespace

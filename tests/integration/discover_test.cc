@@ -28,6 +28,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "handover/sys.h"
+#include "tests/testing/capabilities.h"
 #include "tests/testing/child_process.h"
 #include "tests/testing/status_matchers.h"
 
@@ -36,6 +37,7 @@ namespace {
 
 using ::handover::testing::BinPath;
 using ::handover::testing::ChildProcess;
+using ::handover::testing::RunWithoutCapSysAdmin;
 using ::handover::testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -337,21 +339,6 @@ TEST_P(OtherNetnsTest, FindsTheTargetsSocketsNotOursOnTheSamePorts) {
   ASSERT_OK_AND_ASSIGN(struct stat netns_after,
                        sys::FstatAt(AT_FDCWD, "/proc/thread-self/ns/net", 0));
   EXPECT_EQ(netns_before.st_ino, netns_after.st_ino) << "the calling thread's netns changed";
-}
-
-// Runs `fn` on a new thread whose EFFECTIVE set lacks CAP_SYS_ADMIN, so setns()
-// fails with a real EPERM. Capabilities are per thread: the test's own stay intact.
-template <typename Fn>
-void RunWithoutCapSysAdmin(Fn fn) {
-  std::thread thread([&] {
-    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
-    ASSERT_EQ(::syscall(SYS_capget, &header, data), 0);
-    data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &= ~CAP_TO_MASK(CAP_SYS_ADMIN);
-    ASSERT_EQ(::syscall(SYS_capset, &header, data), 0);
-    fn();
-  });
-  thread.join();
 }
 
 TEST(DiscoverFallbackTest, AutoReadsProcNetWhenSetnsIsRefused) {
