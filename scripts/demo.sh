@@ -137,7 +137,7 @@ printf '%-3s %-6s %-8s %-14s %-14s %-10s %s\n' "#" mode taken "takeover (ms)" \
   "old exit (ms)" "old status" "old exit code"
 for row in "${rows[@]}"; do printf '%s\n' "$row"; done
 echo
-echo "takeover: open + prove + list + take (pidfd) or fetch + prove (SCM), until the fds are ours"
+echo "takeover: open + prove + copy + match by cookie (pidfd) or fetch + prove (SCM), until the fds are ours"
 echo "old exit: from the drain signal (SIGTERM through the pidfd) to the pidfd turning readable"
 echo "taken: sockets received / claimed by --listen (pidfd also takes the control socket, then closes it)"
 echo
