@@ -16,8 +16,10 @@
 #ifndef HANDOVER_ACTIVATION_H_
 #define HANDOVER_ACTIVATION_H_
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +93,12 @@ struct SpawnRequest {
   // server does not hold the caller's pipes open (a deploy pipeline reading
   // the supervisor's output would otherwise wait as long as the server lives).
   int output_fd = -1;
+  // When set: the child's soft RLIMIT_NOFILE before exec, but never below
+  // 3 + fds.size() + 64 (COMMAND must be able to open a file), nor above the
+  // hard limit. A supervisor that raised its own soft limit (to copy thousands
+  // of fds) gives COMMAND the limit it would have had without it
+  // (select(2)-era code breaks past 1024).
+  std::optional<rlim_t> nofile_soft;
 };
 
 struct SpawnedChild {

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <string>
@@ -32,6 +33,9 @@ constexpr char kListenPidPrefix[] = "LISTEN_PID=";
 
 // Everything the child needs, prepared before fork(): the child may not allocate.
 // Not movable: envp points into listen_pid.
+// Descriptors COMMAND may open beyond the sockets it gets, at least.
+constexpr rlim_t kNofileHeadroom = 64;
+
 struct ChildPlan {
   ChildPlan() = default;
   ChildPlan(const ChildPlan&) = delete;
@@ -46,11 +50,13 @@ struct ChildPlan {
   int close_max = 0;                     // close() loop bound if close_range is missing
   bool new_session = false;              // setsid() before exec
   int output_fd = -1;                    // becomes stdout + stderr when >= 0
+  bool set_nofile = false;               // setrlimit(RLIMIT_NOFILE, nofile) before exec
+  struct rlimit nofile = {};
 };
 
 // Written by the child to the error pipe when a step fails.
 struct ChildError {
-  enum Step : int { kMoveHigh = 1, kPlace, kCloseRange, kSetsid, kExec } step;
+  enum Step : int { kMoveHigh = 1, kPlace, kCloseRange, kSetsid, kRlimit, kExec } step;
   int fd;
   int err;
 };
@@ -108,6 +114,14 @@ absl::Status Prepare(const SpawnRequest& r, ChildPlan& plan) {
   struct rlimit rl = {};
   ::getrlimit(RLIMIT_NOFILE, &rl);
   plan.close_max = rl.rlim_cur == RLIM_INFINITY ? INT_MAX : static_cast<int>(rl.rlim_cur);
+  if (r.nofile_soft.has_value()) {
+    plan.set_nofile = true;
+    // Never below what the sockets at 3.. take plus room to start (the loader
+    // opens libraries: with every fd below the limit taken it cannot).
+    const rlim_t needed = 3 + r.fds.size() + kNofileHeadroom;
+    plan.nofile = {.rlim_cur = std::min(std::max(*r.nofile_soft, needed), rl.rlim_max),
+                   .rlim_max = rl.rlim_max};
+  }
   return absl::OkStatus();
 }
 
@@ -182,6 +196,9 @@ void ResetSignals() {
     for (int fd = 3 + n + 1; fd < plan.close_max; ++fd) (void)::close(fd);
   }
   if (plan.new_session && ::setsid() < 0) Fail(pipe_fd, ChildError::kSetsid, -1);
+  if (plan.set_nofile && ::setrlimit(RLIMIT_NOFILE, &plan.nofile) != 0) {
+    Fail(pipe_fd, ChildError::kRlimit, -1);
+  }
   ResetSignals();
   FormatListenPid(plan.listen_pid, ::getpid());
   ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
@@ -198,6 +215,8 @@ absl::Status ChildErrorStatus(const ChildError& e, const SpawnRequest& r) {
       return ErrnoError(e.err, absl::StrFormat("in the child: dup2(.., %d)", e.fd));
     case ChildError::kSetsid:
       return ErrnoError(e.err, "in the child: setsid()");
+    case ChildError::kRlimit:
+      return ErrnoError(e.err, "in the child: setrlimit(RLIMIT_NOFILE)");
     case ChildError::kCloseRange:
       return ErrnoError(e.err, absl::StrFormat("in the child: close_range(%d, ~0U)", e.fd));
   }

@@ -4,6 +4,9 @@
 #define HANDOVER_CLI_CLI_H_
 
 #include <cstdint>
+#include <sys/resource.h>
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +49,9 @@ struct CliOptions {
   std::string new_pidfile;
   std::string report_json;          // exec: also write the JSON report here
   std::string command_output;       // exec: COMMAND's stdout+stderr go here
+  // The soft RLIMIT_NOFILE handover started with, before main() raised its own
+  // to the hard limit: COMMAND gets it back (exec).
+  std::optional<rlim_t> original_nofile_soft;
 };
 
 absl::Status RunList(const CliOptions& options);

@@ -98,7 +98,10 @@ absl::Status WriteNewPidfile(const std::string& path, pid_t pid) {
 // Starts COMMAND with the sockets at fd 3.. and waits until it is ready.
 absl::StatusOr<SpawnedChild> StartNew(const CliOptions& o, const Takeover& t, ExecReport& r) {
   std::optional<NotifySocket> notify;
-  SpawnRequest req = {.argv = o.command, .style = o.fd_env, .new_session = true};
+  SpawnRequest req = {.argv = o.command,
+                      .style = o.fd_env,
+                      .new_session = true,
+                      .nofile_soft = o.original_nofile_soft};
   if (o.ready == ReadyMode::kNotify) {
     HANDOVER_ASSIGN_OR_RETURN(notify, NotifySocket::Create());
     req.extra_env.push_back(notify->EnvVar());

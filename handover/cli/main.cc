@@ -1,9 +1,12 @@
 // handover: move a running server's listening sockets into its replacement.
 // Thin main: parse flags into CliOptions, run one subcommand, map its Status to
 // an exit code (docs/operations.md). Only this file reads FLAGS_*.
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -131,6 +134,19 @@ absl::StatusOr<Command> FindCommand(const std::string& name) {
       absl::StrFormat("unknown command '%s': use list, check, drain or exec (handover --help)", name));
 }
 
+// A takeover holds a copy of every listener, and copy-first briefly up to 1024
+// more: the common soft limit of 1024 (systemd's default) would fail a server
+// with a thousand listeners while its hard limit allows far more. Raised to the
+// hard limit, as servers do; returns the soft limit to give COMMAND back.
+std::optional<rlim_t> RaiseNofileSoftLimit() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == rl.rlim_max) return std::nullopt;
+  const rlim_t original = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return std::nullopt;
+  return original;
+}
+
 absl::Status Run(const std::string& name, std::vector<std::string> new_command) {
   absl::StatusOr<Command> command = FindCommand(name);
   if (!command.ok()) return command.status();
@@ -140,6 +156,7 @@ absl::Status Run(const std::string& name, std::vector<std::string> new_command) 
   absl::StatusOr<handover::cli::CliOptions> options = OptionsFromFlags(name);
   if (!options.ok()) return options.status();
   options->command = std::move(new_command);
+  options->original_nofile_soft = RaiseNofileSoftLimit();
   return (*command)(*options);
 }
 
