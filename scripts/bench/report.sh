@@ -252,6 +252,8 @@ SCM_RIGHTS (\`FetchListeners\` on the control socket, N fds), bare pidfd_getfd l
 The bench itself shares the 2 vCPUs with the loaded proxy, backend and load
 generator, so every method also waits for a CPU.
 
+![takeover latency from a loaded demo_proxy](bench/loaded.png)
+
 ### new_conn load
 $(loaded_table loaded)
 
@@ -305,6 +307,9 @@ are the same servers without restarts, each peer's own steady state.
 $(macro_table)
 
 ### In restart windows and outside them
+
+![latency per restart strategy, in restart windows and outside](bench/macro.png)
+
 
 demo_loadgen records every attempt (\`--samples_out\`); a restart window runs from the
 start of a restart until the driver saw it complete (old instance gone, new one
