@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/functional/function_ref.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -193,15 +194,20 @@ absl::StatusOr<UniqueFd> OpenSockDiag() {
   return sys::Socket(AF_NETLINK, SOCK_RAW, NETLINK_SOCK_DIAG);
 }
 
-absl::StatusOr<std::vector<SocketInfo>> DumpListeningSockets(int netlink_fd) {
+absl::StatusOr<std::vector<SocketInfo>> DumpListeningSockets(int netlink_fd,
+                                                             absl::Span<const Proto> protos) {
   std::vector<SocketInfo> out;
   uint32_t seq = 0;
   for (const uint8_t protocol : {IPPROTO_TCP, IPPROTO_UDP}) {
     for (const uint8_t family : {AF_INET, AF_INET6}) {
-      HANDOVER_RETURN_IF_ERROR(DumpInet(netlink_fd, family, protocol, ++seq, out));
+      ++seq;
+      if (!absl::c_linear_search(protos, InetProto(family, protocol))) continue;
+      HANDOVER_RETURN_IF_ERROR(DumpInet(netlink_fd, family, protocol, seq, out));
     }
   }
-  HANDOVER_RETURN_IF_ERROR(DumpUnix(netlink_fd, ++seq, out));
+  if (absl::c_linear_search(protos, Proto::kUnix)) {
+    HANDOVER_RETURN_IF_ERROR(DumpUnix(netlink_fd, ++seq, out));
+  }
   return out;
 }
 

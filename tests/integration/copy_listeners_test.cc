@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "handover/discover.h"
@@ -84,6 +85,24 @@ TEST(CopyListenersTest, FindsWhatTheListingFindsAndKeepsNothingElse) {
   }
   ::unlink(path.c_str());
   ::unlink(seqpacket.c_str());
+}
+
+TEST(CopyListenersTest, FewSocketsOfOneFamilyAreFoundWithTheirFamilysDumpsOnly) {
+  // A handful of sockets: only the dumps of their families are made.
+  const std::string path = UniqueTempPath("few.sock");
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"--noise=false", "--tcp6=1", "--udp6=1"},
+        std::vector<std::string>{"--noise=false", "--unix=" + path},
+        std::vector<std::string>{"--noise=false", "--udp=2"}}) {
+    SCOPED_TRACE(absl::StrJoin(args, " "));
+    ASSERT_OK_AND_ASSIGN(FdHolder holder, StartFdHolder(args));
+    ASSERT_OK_AND_ASSIGN(Process p, Process::Open(holder.child.pid()));
+    ASSERT_OK_AND_ASSIGN(std::vector<TakenSocket> taken,
+                         CopyListeners(p.fd_pidfd(), p.fd_dir()));
+    ASSERT_EQ(taken.size(), holder.sockets.size());
+    EXPECT_EQ(Infos(taken), Listed(p));
+    ::unlink(path.c_str());
+  }
 }
 
 TEST(CopyListenersTest, ManySocketsGoThroughOneBatchAndMatchTheListing) {
