@@ -4,15 +4,12 @@
 // either way.
 #include "handover/copy_listeners.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <netinet/in.h>
 
 #include <string>
 #include <vector>
@@ -26,11 +23,13 @@
 #include "handover/sys.h"
 #include "tests/testing/capabilities.h"
 #include "tests/testing/fd_holder.h"
+#include "tests/testing/fds.h"
 #include "tests/testing/status_matchers.h"
 
 namespace handover {
 namespace {
 
+using ::handover::testing::CountOpenFds;
 using ::handover::testing::FdHolder;
 using ::handover::testing::RunWithoutCapSysAdmin;
 using ::handover::testing::StartFdHolder;
@@ -38,14 +37,6 @@ using ::handover::testing::StatusIs;
 using ::handover::testing::UniqueTempPath;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-int CountOpenFds() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (const struct dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-  ::closedir(d);
-  return n - 1;
-}
 
 std::vector<SocketInfo> Infos(const std::vector<TakenSocket>& taken) {
   std::vector<SocketInfo> out;
@@ -117,11 +108,9 @@ TEST(CopyListenersTest, ManySocketsGoThroughOneBatchAndMatchTheListing) {
 
 TEST(CopyListenersTest, ASocketAtSeveralFdsIsTakenOnceAtTheLowest) {
   // Our own process is the target: a listener and two duplicates of it.
-  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0,
-                      .sin_addr = {.s_addr = htonl(INADDR_LOOPBACK)}};
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  ASSERT_OK_AND_ASSIGN(handover::testing::LoopbackListener loopback,
+                       handover::testing::ListenOnLoopback());
+  const UniqueFd& listener = loopback.fd;
   ASSERT_OK_AND_ASSIGN(UniqueFd dup_high, sys::DupCloexec(listener.get(), 200));
   ASSERT_OK_AND_ASSIGN(UniqueFd dup_higher, sys::DupCloexec(listener.get(), 300));
   ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(listener.get()));

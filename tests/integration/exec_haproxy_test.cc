@@ -3,9 +3,7 @@
 // at fd 3.. (--fd_env=systemd) and a config that says `bind fd@3`; readiness is read from the kernel (--ready=accepting); the
 // old one soft-stops on SIGUSR1 and exits once its connections are done.
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +18,7 @@
 #include "tests/testing/demo_processes.h"
 #include "tests/testing/exec_support.h"
 #include "tests/testing/fd_holder.h"
+#include "tests/testing/fds.h"
 #include "tests/testing/status_matchers.h"
 
 namespace handover {
@@ -65,32 +64,24 @@ class ExecHaproxyTest : public ::testing::Test {
     ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
     std::ofstream(dir_ + "/old.cfg") << Config("fd@3", "old");
     std::ofstream(dir_ + "/new.cfg") << Config("fd@3", "new");
-    ASSERT_OK_AND_ASSIGN(listener_, sys::Socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
-    sockaddr_in in = {};
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
-    ASSERT_EQ(::listen(listener_.get(), 511), 0);
-    socklen_t len = sizeof(in);
-    ASSERT_EQ(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&in), &len), 0);
-    address_ = absl::StrCat("127.0.0.1:", ntohs(in.sin_port));
+    ASSERT_OK_AND_ASSIGN(listener_, handover::testing::ListenOnLoopback());
   }
 
-  std::string dir_, address_;
-  UniqueFd listener_;
+  std::string dir_;
+  handover::testing::LoopbackListener listener_;
 };
 
 TEST_F(ExecHaproxyTest, ReplacesHaproxyUnderLoadWithNoFailedRequest) {
-  ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(listener_.get()));
+  ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(listener_.fd.get()));
   ASSERT_OK_AND_ASSIGN(ChildProcess old,
                        ChildProcess::Spawn({.argv = {kHaproxy, "-db", "-f", dir_ + "/old.cfg"},
-                                            .fds = {{listener_.get(), 3}},
+                                            .fds = {{listener_.fd.get(), 3}},
                                             .capture_stdout = false}));
-  listener_.Reset();  // haproxy holds it now
+  listener_.fd.Reset();  // haproxy holds it now
   const uint64_t inodes[] = {st.st_ino};
   ASSERT_THAT(WaitUntilAccepting(old.pidfd(), old.pid(), inodes, absl::Now() + absl::Seconds(10)),
               IsOkAndHolds(true));
-  const std::string& address = address_;
+  const std::string address = listener_.address();
   ASSERT_OK_AND_ASSIGN(ChildProcess load, StartLoad(address, "new_conn", 2500));
 
   ASSERT_OK_AND_ASSIGN(ChildProcess exec,

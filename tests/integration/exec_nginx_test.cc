@@ -20,6 +20,7 @@
 #include "tests/testing/demo_processes.h"
 #include "tests/testing/exec_support.h"
 #include "tests/testing/fd_holder.h"
+#include "tests/testing/fds.h"
 #include "tests/testing/status_matchers.h"
 
 namespace handover {
@@ -69,38 +70,29 @@ class ExecNginxTest : public ::testing::Test {
     dir_ = handover::testing::UniqueTempPath("nginx");
     ASSERT_EQ(::mkdir(dir_.c_str(), 0700), 0);
     // The listener is ours: nginx inherits it (no port to guess, no bind race).
-    ASSERT_OK_AND_ASSIGN(listener_, sys::Socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0));
-    sockaddr_in in = {};
-    in.sin_family = AF_INET;
-    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
-    ASSERT_EQ(::listen(listener_.get(), 511), 0);
-    socklen_t len = sizeof(in);
-    ASSERT_EQ(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&in), &len), 0);
-    port_ = ntohs(in.sin_port);
+    ASSERT_OK_AND_ASSIGN(listener_, handover::testing::ListenOnLoopback());
     conf_ = dir_ + "/nginx.conf";
-    std::ofstream(conf_) << Config(dir_, port_);
+    std::ofstream(conf_) << Config(dir_, listener_.port);
   }
 
   std::vector<std::string> NginxArgv(const std::string& pid_name) {
     return {kNginx, "-c", conf_, "-g", absl::StrCat("pid ", dir_, "/", pid_name, ";")};
   }
 
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  std::string address() const { return listener_.address(); }
 
   std::string dir_, conf_;
-  UniqueFd listener_;
-  uint16_t port_ = 0;
+  handover::testing::LoopbackListener listener_;
 };
 
 TEST_F(ExecNginxTest, ReplacesNginxUnderLoadWithNoFailedRequest) {
-  ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(listener_.get()));
+  ASSERT_OK_AND_ASSIGN(struct stat st, sys::Fstat(listener_.fd.get()));
   ASSERT_OK_AND_ASSIGN(ChildProcess old,
                        ChildProcess::Spawn({.argv = NginxArgv("old.pid"),
                                             .env = {"NGINX=3;"},
-                                            .fds = {{listener_.get(), 3}},
+                                            .fds = {{listener_.fd.get(), 3}},
                                             .capture_stdout = false}));
-  listener_.Reset();  // nginx holds it now
+  listener_.fd.Reset();  // nginx holds it now
   const uint64_t inodes[] = {st.st_ino};
   ASSERT_THAT(WaitUntilAccepting(old.pidfd(), old.pid(), inodes, absl::Now() + absl::Seconds(10)),
               IsOkAndHolds(true));

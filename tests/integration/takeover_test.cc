@@ -4,7 +4,6 @@
 #include "handover/handover.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -20,25 +19,18 @@
 #include "gtest/gtest.h"
 #include "handover/sys.h"
 #include "tests/testing/fd_holder.h"
+#include "tests/testing/fds.h"
 #include "tests/testing/status_matchers.h"
 
 namespace handover {
 namespace {
 
+using ::handover::testing::CountOpenFds;
 using ::handover::testing::FdHolder;
 using ::handover::testing::StartFdHolder;
 using ::handover::testing::StatusIs;
 using ::handover::testing::UniqueTempPath;
 using ::testing::HasSubstr;
-
-// Descriptors open in this process (not counting the one used to count).
-int CountOpenFds() {
-  int n = 0;
-  DIR* d = ::opendir("/proc/self/fd");
-  while (const struct dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
-  ::closedir(d);
-  return n - 1;
-}
 
 UniqueFd ConnectTcp4(uint16_t port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
