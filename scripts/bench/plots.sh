@@ -8,6 +8,24 @@ dir=$1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# latency_panels PNG WIDTH COLUMNS PANELS: latency against N, log-log, one row
+# of COLUMNS panels (PANELS: gnuplot "set title ...; plot ..." lines).
+latency_panels() {
+  gnuplot <<GNUPLOT
+set terminal pngcairo size $2,500 font ',10'
+set output '$1'
+set termoption noenhanced
+set multiplot layout 1,$3
+set logscale xy
+set xlabel 'listeners N'
+set ylabel 'latency, µs (median, IQR bars)'
+set key top left
+set grid
+$4
+unset multiplot
+GNUPLOT
+}
+
 declare -A color=([pidfd]='#9400d3' [pidfd_list]='#cc79a7' [scm]='#009e73' [getfd]='#56b4e9'
   [dup]='#e69f00')
 declare -A label=([pidfd]='pidfd path (TakeOver, copy-first)' [pidfd_list]='pidfd, list-first path'
@@ -30,19 +48,7 @@ for state in idle busy stopped; do
   panels+="set title 'old instance $state'; plot $plot
 "
 done
-gnuplot <<GNUPLOT
-set terminal pngcairo size 1500,500 font ',10'
-set output '$dir/takeover.png'
-set termoption noenhanced
-set multiplot layout 1,3
-set logscale xy
-set xlabel 'listeners N'
-set ylabel 'latency, µs (median, IQR bars)'
-set key top left
-set grid
-$panels
-unset multiplot
-GNUPLOT
+latency_panels "$dir/takeover.png" 1500 3 "$panels"
 
 # discover_summary.csv: host_conns,holder_fds,method,count,median,q1,q3,...
 plot=""
@@ -82,19 +88,7 @@ if [ -s "$dir/loaded_summary.csv" ]; then
 "
   done
   panels=${panels//under loaded load/under new_conn load}
-  gnuplot <<GNUPLOT
-set terminal pngcairo size 1100,500 font ',10'
-set output '$dir/loaded.png'
-set termoption noenhanced
-set multiplot layout 1,2
-set logscale xy
-set xlabel 'listeners N'
-set ylabel 'latency, µs (median, IQR bars)'
-set key top left
-set grid
-$panels
-unset multiplot
-GNUPLOT
+  latency_panels "$dir/loaded.png" 1100 2 "$panels"
 fi
 
 # macro_windows.csv: strategy,mode,window,time_s,attempts,ok,...,p50_us,p99_us,p999_us,max_us
